@@ -1,0 +1,40 @@
+// The shape every `alknet` subcommand has. A command file exports `commands: Command[]`;
+// cli/main.ts lists the files. Errors a user can fix are thrown as UsageError (exit 2) or
+// CliError (exit 1) and printed as one line, never as a stack trace.
+import type { Readable, Writable } from 'node:stream';
+
+export interface CommandContext {
+  /** Arguments after the command's own name, with the global flags removed. */
+  argv: string[];
+  /** The node's home folder: --home, else $ALKNET_HOME, else ~/.alknet. */
+  home: string;
+  /** Global --json: print data as JSON. */
+  json: boolean;
+  /** Global --passphrase-file, if given. */
+  passphraseFile?: string;
+  env: NodeJS.ProcessEnv;
+  stdin: Readable & { isTTY?: boolean };
+  stdout: Writable & { isTTY?: boolean };
+  stderr: Writable & { isTTY?: boolean };
+}
+
+export interface Command {
+  /** Words that select the command, e.g. "vault derive". */
+  name: string;
+  /** One line for `alknet help`. */
+  summary: string;
+  /** Usage line shown on a usage error, e.g. "alknet vault derive PATH [--json]". */
+  usage: string;
+  /** Returns the exit code (default 0). */
+  run(ctx: CommandContext): Promise<number | void>;
+}
+
+/** Wrong arguments: exit 2 with this one line plus the usage line. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** The command could not do its job: exit 1 with this one line. */
+export class CliError extends Error {
+  override name = 'CliError';
+}
