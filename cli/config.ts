@@ -1,0 +1,64 @@
+// config.toml in the node's home folder. Every key is optional; a missing file means all defaults.
+// A malformed file or a wrong type is a one-line CliError naming the key, never a stack trace.
+import fs from 'node:fs';
+import path from 'node:path';
+import { parse } from 'smol-toml';
+import { CliError } from './command.ts';
+
+export interface NodeConfig {
+  /** host:port for QUIC (UDP) and TLS (TCP), same port number. */
+  listen: string;
+  /** host:port for plain DNS, or null when off. */
+  dns: string | null;
+  limits: { perIp: number; idleTimeoutMs: number; maxStreamsPerConnection: number; drainMs: number };
+  log: { level: string };
+}
+
+export const DEFAULT_CONFIG: NodeConfig = {
+  listen: '127.0.0.1:4433',
+  dns: null,
+  limits: { perIp: 100, idleTimeoutMs: 30_000, maxStreamsPerConnection: 100, drainMs: 2_000 },
+  log: { level: 'info' },
+};
+
+export function configPath(home: string): string {
+  return path.join(home, 'config.toml');
+}
+
+export function loadConfig(home: string): NodeConfig {
+  const file = configPath(home);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return structuredClone(DEFAULT_CONFIG);
+    throw new CliError(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  let raw: Record<string, unknown>;
+  try {
+    raw = parse(text) as Record<string, unknown>;
+  } catch (err) {
+    throw new CliError(`${file} is not valid TOML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  const config = structuredClone(DEFAULT_CONFIG);
+  const str = (key: string, v: unknown): string => {
+    if (typeof v !== 'string') throw new CliError(`${file}: "${key}" must be a string`);
+    return v;
+  };
+  const num = (key: string, v: unknown): number => {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new CliError(`${file}: "${key}" must be a non-negative number`);
+    return v;
+  };
+  if (raw.listen !== undefined) config.listen = str('listen', raw.listen);
+  if (raw.dns !== undefined) config.dns = str('dns', raw.dns);
+  const limits = raw.limits as Record<string, unknown> | undefined;
+  if (limits !== undefined) {
+    if (typeof limits !== 'object' || limits === null) throw new CliError(`${file}: [limits] must be a table`);
+    for (const key of Object.keys(config.limits) as (keyof NodeConfig['limits'])[]) {
+      if (limits[key] !== undefined) config.limits[key] = num(`limits.${key}`, limits[key]);
+    }
+  }
+  const log = raw.log as Record<string, unknown> | undefined;
+  if (log?.level !== undefined) config.log.level = str('log.level', log.level);
+  return config;
+}
