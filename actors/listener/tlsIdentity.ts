@@ -1,0 +1,118 @@
+// A node's TLS identity: a self-signed X.509 certificate that carries its Ed25519 node key, and
+// the reverse (a peer's certificate → its node id). There is no CA anywhere: a certificate is
+// trusted for exactly the key it carries, and that key is the node's identity.
+//
+// The certificate is built with @peculiar/asn1-x509 (the ASN.1 schema under @peculiar/x509, which
+// itself needs a Reflect polyfill we do not ship) and signed with node:crypto; verification uses
+// node:crypto's X509Certificate.
+import { Certificate, TBSCertificate, AlgorithmIdentifier, SubjectPublicKeyInfo, Name, Validity, Version,
+  RelativeDistinguishedName, AttributeTypeAndValue, AttributeValue } from '@peculiar/asn1-x509';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { createPrivateKey, createPublicKey, randomBytes, sign, X509Certificate } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { nodeIdFromPublicKey } from '../vault/nodeId.ts';
+import type { NodeId } from '../vault/nodeId.ts';
+
+export interface NodeKeyPair {
+  publicKey: Uint8Array;
+  /** The 32-byte Ed25519 seed. */
+  privateKey: Uint8Array;
+}
+
+export interface TlsIdentity {
+  certPem: string;
+  /** PKCS#8 PEM of the private key: a secret, never log it. */
+  keyPem: string;
+  certDer: Uint8Array;
+}
+
+export interface VerifiedPeer {
+  nodeId: NodeId;
+  publicKey: Uint8Array;
+}
+
+/** Certificates larger than this are refused before parsing (ours are ~230 bytes). */
+export const MAX_CERTIFICATE_BYTES = 16 * 1024;
+
+const ED25519_OID = '1.3.101.112';
+const COMMON_NAME_OID = '2.5.4.3';
+// DER prefixes of PKCS#8 / SPKI for a raw Ed25519 key (RFC 8410): fixed, only the key bytes vary.
+const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+export function ed25519PrivateKeyObject(seed: Uint8Array): KeyObject {
+  if (seed.length !== 32) throw new Error(`an Ed25519 seed has 32 bytes, got ${seed.length}`);
+  return createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+}
+
+export function ed25519PublicKeyObject(publicKey: Uint8Array): KeyObject {
+  if (publicKey.length !== 32) throw new Error(`an Ed25519 public key has 32 bytes, got ${publicKey.length}`);
+  return createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, publicKey]), format: 'der', type: 'spki' });
+}
+
+function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
+  return bytes.slice().buffer as ArrayBuffer;
+}
+
+/**
+ * A fresh self-signed certificate for the key pair (random serial, valid from a day ago — to
+ * tolerate clock skew — until 2099; peers do not check dates, the key is what counts).
+ */
+export function makeCertificate(keys: NodeKeyPair): TlsIdentity {
+  const privateKey = ed25519PrivateKeyObject(keys.privateKey);
+  const derived = rawPublicKey(createPublicKey(privateKey));
+  if (!Buffer.from(derived).equals(Buffer.from(keys.publicKey))) {
+    throw new Error('the public key does not belong to the private key');
+  }
+  const algorithm = new AlgorithmIdentifier({ algorithm: ED25519_OID });
+  const name = new Name([new RelativeDistinguishedName([new AttributeTypeAndValue({
+    type: COMMON_NAME_OID, value: new AttributeValue({ utf8String: nodeIdFromPublicKey(keys.publicKey) }),
+  })])]);
+  // Positive serial: a leading 0x01 byte keeps the DER INTEGER's sign bit clear.
+  const serial = new Uint8Array([1, ...randomBytes(15)]);
+  const tbs = new TBSCertificate({
+    version: Version.v3,
+    serialNumber: toArrayBuffer(serial),
+    signature: algorithm,
+    issuer: name,
+    subject: name,
+    validity: new Validity({ notBefore: new Date(Date.now() - 86_400_000), notAfter: new Date('2099-12-31T23:59:59Z') }),
+    subjectPublicKeyInfo: new SubjectPublicKeyInfo({ algorithm, subjectPublicKey: toArrayBuffer(keys.publicKey) }),
+  });
+  const signature = sign(null, Buffer.from(AsnConvert.serialize(tbs)), privateKey);
+  const cert = new Certificate({ tbsCertificate: tbs, signatureAlgorithm: algorithm, signatureValue: toArrayBuffer(signature) });
+  const certDer = new Uint8Array(AsnConvert.serialize(cert));
+  const certPem = new X509Certificate(certDer).toString();
+  const keyPem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+  return { certPem, keyPem, certDer };
+}
+
+function rawPublicKey(key: KeyObject): Uint8Array {
+  const jwk = key.export({ format: 'jwk' });
+  if (jwk.crv !== 'Ed25519' || typeof jwk.x !== 'string') throw new Error('not an Ed25519 key');
+  return new Uint8Array(Buffer.from(jwk.x, 'base64url'));
+}
+
+/**
+ * The verified identity in a peer's certificate. Throws a one-line reason unless the DER is one
+ * X.509 certificate whose key is Ed25519 and whose signature verifies under that same key.
+ */
+export function peerFromCertificate(der: Uint8Array): VerifiedPeer {
+  if (der.length === 0) throw new Error('peer certificate is empty');
+  if (der.length > MAX_CERTIFICATE_BYTES) {
+    throw new Error(`peer certificate is too large (${der.length} bytes, limit ${MAX_CERTIFICATE_BYTES})`);
+  }
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(der);
+  } catch {
+    throw new Error('peer certificate is not a valid X.509 certificate');
+  }
+  const key = cert.publicKey;
+  if (key.asymmetricKeyType !== 'ed25519') {
+    throw new Error(`peer certificate key is ${key.asymmetricKeyType ?? 'unknown'}, not Ed25519`);
+  }
+  if (!cert.verify(key)) throw new Error('peer certificate is not signed by its own key');
+  const publicKey = rawPublicKey(key);
+  return { nodeId: nodeIdFromPublicKey(publicKey), publicKey };
+}

@@ -1,0 +1,173 @@
+// What a protocol is: an ALPN and the actor logic of one connection's session. The generic
+// protocol actor below spawns one temporary session per accepted connection; a protocol folder
+// only writes its session logic (and its wire code).
+import {
+  assign,
+  fromCallback,
+  fromPromise,
+  sendParent,
+  setup,
+  type ActorLogic,
+  type AnyActorLogic,
+  type EventObject,
+} from 'xstate';
+import type { Connection } from '../actors/listener/connection.ts';
+
+/** Everything a session may use besides its connection. Services are reached by message on the bus. */
+export interface SessionServices {
+  nodeId: string;
+  log: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void };
+  [name: string]: unknown;
+}
+
+export interface SessionInput {
+  conn: Connection;
+  services: SessionServices;
+}
+
+export type SessionLogic = ActorLogic<any, any, SessionInput, any, any>;
+
+export interface ProtocolSpec {
+  alpn: string;
+  /** Logic of one connection's session; its input is SessionInput. The session ends when the connection closes. */
+  session: SessionLogic;
+}
+
+/** A session written as a plain function of its connection; it may return a cleanup. */
+export function sessionFromHandler(handler: (input: SessionInput) => void | (() => void)): SessionLogic {
+  return fromCallback<EventObject, SessionInput>(({ input }) => handler(input) ?? undefined);
+}
+
+/**
+ * From inside a session: this protocol's shared state is broken. The protocol actor fails, its
+ * supervisor restarts it, and its live connections are closed with a reason.
+ */
+export const escalate = (reason: string) => sendParent({ type: 'session.fatal', reason });
+
+function errorMessage(event: EventObject): string {
+  const error = (event as { error?: unknown }).error;
+  return error instanceof Error ? error.message : 'session failed';
+}
+
+/**
+ * One connection's session wrapper: runs the protocol's session logic, ends when the connection
+ * closes or the session fails (closing the connection with the reason), and closes the connection
+ * when it is stopped from above (protocol actor restarting, node shutting down).
+ */
+export function connectionSessionLogic(spec: ProtocolSpec) {
+  return setup({
+    types: { input: {} as SessionInput, context: {} as SessionInput },
+    actors: {
+      session: spec.session,
+      connectionClosed: fromPromise<{ reason: string }, Connection>(({ input }) => input.closed),
+      closeWhenStopped: fromCallback<EventObject, Connection>(({ input }) => () => {
+        input.close('closed: the node is shutting down or the protocol is restarting').catch(() => {});
+      }),
+    },
+    actions: {
+      closeForError: ({ context, event }) => {
+        context.conn.close(`${spec.alpn} session failed: ${errorMessage(event)}`).catch(() => {});
+      },
+    },
+  }).createMachine({
+    id: 'connection',
+    context: ({ input }) => input,
+    invoke: { src: 'closeWhenStopped', input: ({ context }) => context.conn },
+    initial: 'open',
+    states: {
+      open: {
+        invoke: [
+          { src: 'session', input: ({ context }: { context: SessionInput }) => context, onDone: 'done', onError: { target: 'done', actions: 'closeForError' } },
+          { src: 'connectionClosed', input: ({ context }: { context: SessionInput }) => context.conn, onDone: 'done', onError: 'done' },
+        ],
+      },
+      done: { type: 'final' },
+    },
+  });
+}
+
+export interface ProtocolActorInput {
+  /** Live connections by id, owned by the listener; a protocol actor only looks up its own. */
+  connections: Pick<Map<string, Connection>, 'get'>;
+  services: SessionServices;
+  /** Graceful drain on shutdown before sessions are stopped (default 2 s). */
+  drainMs?: number;
+}
+
+interface ProtocolContext {
+  connections: ProtocolActorInput['connections'];
+  services: SessionServices;
+  drainMs: number;
+  sessions: string[];
+  fatal: string | null;
+}
+
+export type ProtocolEvent =
+  | { type: 'connection.open'; connId: string }
+  | { type: 'shutdown' }
+  | { type: 'session.fatal'; reason: string };
+
+/**
+ * The protocol actor of one ALPN: one temporary child per connection (never restarted). It drains
+ * on `shutdown` (waits for sessions to end, up to drainMs) and fails on `session.fatal`, so that its
+ * supervisor restarts it with fresh state.
+ */
+export function protocolActorLogic(spec: ProtocolSpec): AnyActorLogic {
+  const sessionLogic = connectionSessionLogic(spec);
+  return setup({
+    types: { input: {} as ProtocolActorInput, context: {} as ProtocolContext, events: {} as ProtocolEvent },
+    actors: { connectionSession: sessionLogic },
+    guards: {
+      knownConnection: ({ context, event }) => event.type === 'connection.open' && context.connections.get(event.connId) !== undefined,
+      noSessions: ({ context }) => context.sessions.length === 0,
+    },
+    delays: { drain: ({ context }) => context.drainMs },
+    actions: {
+      startSession: assign(({ context, event, spawn }) => {
+        if (event.type !== 'connection.open') return {};
+        const conn = context.connections.get(event.connId)!;
+        spawn('connectionSession', { id: event.connId, input: { conn, services: context.services } });
+        return { sessions: [...context.sessions, event.connId] };
+      }),
+      forgetSession: assign(({ context, event }) => {
+        const id = event.type.replace(/^xstate\.(done|error)\.actor\./, '');
+        return { sessions: context.sessions.filter((s) => s !== id) };
+      }),
+      fail: ({ event }) => {
+        throw new Error(`${spec.alpn} protocol actor failed: ${(event as { reason?: string }).reason ?? 'fatal session error'}`);
+      },
+      refuseWhileDraining: ({ context, event }) => {
+        if (event.type === 'connection.open') context.connections.get(event.connId)?.close('node is shutting down').catch(() => {});
+      },
+    },
+  }).createMachine({
+    id: `protocol:${spec.alpn}`,
+    context: ({ input }) => ({
+      connections: input.connections,
+      services: input.services,
+      drainMs: input.drainMs ?? 2_000,
+      sessions: [],
+      fatal: null,
+    }),
+    initial: 'serving',
+    on: {
+      'xstate.done.actor.*': { actions: 'forgetSession' },
+      'xstate.error.actor.*': { actions: 'forgetSession' },
+      'session.fatal': { actions: 'fail' },
+    },
+    states: {
+      serving: {
+        on: {
+          'connection.open': { guard: 'knownConnection', actions: 'startSession' },
+          shutdown: 'draining',
+        },
+      },
+      draining: {
+        on: { 'connection.open': { actions: 'refuseWhileDraining' } },
+        always: { guard: 'noSessions', target: 'stopped' },
+        after: { drain: 'stopped' },
+      },
+      stopped: { type: 'final' },
+    },
+  });
+}
