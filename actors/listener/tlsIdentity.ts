@@ -8,7 +8,7 @@
 import { Certificate, TBSCertificate, AlgorithmIdentifier, SubjectPublicKeyInfo, Name, Validity, Version,
   RelativeDistinguishedName, AttributeTypeAndValue, AttributeValue } from '@peculiar/asn1-x509';
 import { AsnConvert } from '@peculiar/asn1-schema';
-import { createPrivateKey, createPublicKey, randomBytes, sign, X509Certificate } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, X509Certificate } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { nodeIdFromPublicKey } from '../vault/nodeId.ts';
 import type { NodeId } from '../vault/nodeId.ts';
@@ -115,4 +115,15 @@ export function peerFromCertificate(der: Uint8Array): VerifiedPeer {
   if (!cert.verify(key)) throw new Error('peer certificate is not signed by its own key');
   const publicKey = rawPublicKey(key);
   return { nodeId: nodeIdFromPublicKey(publicKey), publicKey };
+}
+
+/**
+ * A throwaway key pair, for a client that has no identity of its own but must show a certificate
+ * (js-quic servers require one): to the server it is just an unknown peer.
+ */
+export function ephemeralKeyPair(): NodeKeyPair {
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const jwk = privateKey.export({ format: 'jwk' });
+  if (typeof jwk.d !== 'string' || typeof jwk.x !== 'string') throw new Error('Ed25519 key export failed');
+  return { privateKey: new Uint8Array(Buffer.from(jwk.d, 'base64url')), publicKey: new Uint8Array(Buffer.from(jwk.x, 'base64url')) };
 }

@@ -1,0 +1,218 @@
+// Incremental verifying bao decoder: takes the encoded stream (combined encoding or a slice) in
+// pieces of any size and hands out each group of content only after it matched the tree whose root
+// is the expected hash. The first mismatch ends decoding with an error naming the node.
+import { OUT_LEN, parentCV, subtreeCV } from './blake3.ts';
+import {
+  BaoRangeError, HEADER_LEN, PARENT_LEN, groupsForRanges, readSizeHeader, treeShape, walkTree,
+} from './bao-tree.ts';
+import type { BaoOptions, ByteRange, TreeShape, TreeVisit } from './bao-tree.ts';
+
+export interface VerifiedGroup {
+  /** Index of the group (chunk group) in the content. */
+  group: number;
+  /** Byte offset of `data` in the content. */
+  offset: number;
+  /** The verified bytes (may be a view of the piece given to `write`). */
+  data: Uint8Array;
+}
+
+export interface BaoDecoderOptions extends BaoOptions {
+  /** Byte ranges the stream is a slice for; the whole content when absent. */
+  ranges?: ByteRange[];
+  /** Largest content size accepted from the stream's header (default 2^53 - 1). */
+  maxSize?: number;
+}
+
+export type BaoFailure = 'header' | 'parent' | 'group' | 'trailing' | 'truncated';
+
+export class BaoVerifyError extends Error {
+  override name = 'BaoVerifyError';
+  constructor(
+    message: string,
+    readonly failure: BaoFailure,
+    /** Offset in the encoded stream where the offending piece starts. */
+    readonly streamOffset: number,
+    /** The group that failed (for a `group` failure) or the first group under a failed parent. */
+    readonly group?: number,
+  ) {
+    super(message);
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+function describe(node: TreeVisit | undefined): string {
+  if (!node) return 'the size header';
+  if (node.kind === 'group') return `group ${node.group} (content bytes ${node.dataStart}..${node.dataEnd})`;
+  return `the parent of groups ${node.lo}..${node.hi - 1}`;
+}
+
+export class BaoDecoder {
+  private readonly hash: Uint8Array;
+  private readonly expectedSize: number | undefined;
+  private readonly opts: BaoDecoderOptions;
+  private shape: TreeShape | undefined;
+  private walker: Iterator<TreeVisit> | undefined;
+  /** The node being received; undefined while the header is, null once the tree is complete. */
+  private node: TreeVisit | undefined | null = undefined;
+  private needLen = HEADER_LEN;
+  private buffer = new Uint8Array(Math.max(HEADER_LEN, PARENT_LEN));
+  private have = 0;
+  /** Chaining values the next nodes must have, the next one last. */
+  private readonly expected: Uint8Array[] = [];
+  private streamOffset = 0;
+  private failure: BaoVerifyError | undefined;
+
+  /**
+   * `hash`: the BLAKE3 hash of the content. `size`: the content size if known (the stream's header
+   * must then say the same), else taken from the header.
+   */
+  constructor(hash: Uint8Array, size: number | undefined, opts: BaoDecoderOptions = {}) {
+    if (hash.length !== OUT_LEN) throw new BaoRangeError(`bao: a hash is ${OUT_LEN} bytes`);
+    if (size !== undefined) treeShape(size, opts);
+    this.hash = hash.slice();
+    this.expectedSize = size;
+    this.opts = opts;
+    this.expected.push(this.hash);
+  }
+
+  /** True once every node the stream must carry has been verified. */
+  get done(): boolean {
+    return this.node === null;
+  }
+
+  /** The content size (after the header was read). */
+  get size(): number | undefined {
+    return this.shape?.size;
+  }
+
+  /**
+   * Consumes the next piece of the stream now, and returns the groups it completed, each verified.
+   * If the piece holds a bad node, the returned iterator yields the groups verified before it and
+   * then throws a BaoVerifyError; the decoder stays failed. Iterate the result fully.
+   */
+  write(piece: Uint8Array): IterableIterator<VerifiedGroup> {
+    const verified: VerifiedGroup[] = [];
+    let failure: BaoVerifyError | undefined;
+    try {
+      this.consume(piece, verified);
+    } catch (error) {
+      if (!(error instanceof BaoVerifyError)) throw error;
+      failure = error;
+      this.failure = error;
+    }
+    return (function* () {
+      yield* verified;
+      if (failure) throw failure;
+    })();
+  }
+
+  /** Call at the end of the stream: throws if the stream failed or stopped early. */
+  finish(): void {
+    if (this.failure) throw this.failure;
+    if (this.node !== null) {
+      const missing = this.needLen - this.have;
+      throw this.fail('truncated', `bao: the stream ended at offset ${this.streamOffset + this.have}, ${missing} bytes short of the end of ${describe(this.node)}`);
+    }
+  }
+
+  /** Decodes a whole stream, yielding verified groups; throws at the first bad or missing byte. */
+  async *decode(source: AsyncIterable<Uint8Array>): AsyncGenerator<VerifiedGroup> {
+    for await (const piece of source) yield* this.write(piece);
+    this.finish();
+  }
+
+  private fail(failure: BaoFailure, message: string, group?: number): BaoVerifyError {
+    this.failure = new BaoVerifyError(message, failure, this.streamOffset, group);
+    return this.failure;
+  }
+
+  private consume(piece: Uint8Array, out: VerifiedGroup[]): void {
+    if (this.failure) throw this.failure;
+    let pos = 0;
+    for (;;) {
+      if (this.node === null) {
+        if (pos < piece.length) {
+          throw this.fail('trailing', `bao: ${piece.length - pos} unexpected bytes after the end of the stream at offset ${this.streamOffset}`);
+        }
+        return;
+      }
+      const want = this.needLen - this.have;
+      if (want > 0 && pos === piece.length) return;
+      let bytes: Uint8Array;
+      if (this.have === 0 && piece.length - pos >= want) {
+        bytes = piece.subarray(pos, pos + want);
+        pos += want;
+      } else {
+        const take = Math.min(want, piece.length - pos);
+        this.buffer.set(piece.subarray(pos, pos + take), this.have);
+        this.have += take;
+        pos += take;
+        if (this.have < this.needLen) return;
+        bytes = this.buffer.slice(0, this.needLen);
+      }
+      this.accept(bytes, out);
+      this.streamOffset += this.needLen;
+      this.have = 0;
+      this.next();
+    }
+  }
+
+  /** Verifies one complete node (or the header). */
+  private accept(bytes: Uint8Array, out: VerifiedGroup[]): void {
+    const node = this.node;
+    if (node === undefined) {
+      this.startTree(bytes);
+      return;
+    }
+    if (node === null) return;
+    const expected = this.expected.pop()!;
+    if (node.kind === 'parent') {
+      const left = bytes.slice(0, OUT_LEN);
+      const right = bytes.slice(OUT_LEN, PARENT_LEN);
+      if (!sameBytes(parentCV(left, right, node.isRoot), expected)) {
+        throw this.fail('parent', `bao: ${describe(node)} at stream offset ${this.streamOffset} does not match the hash`, node.lo);
+      }
+      if (node.wantRight) this.expected.push(right);
+      if (node.wantLeft) this.expected.push(left);
+      return;
+    }
+    const shape = this.shape!;
+    if (!sameBytes(subtreeCV(bytes, node.group * 2 ** shape.chunkGroupLog, node.isRoot), expected)) {
+      throw this.fail('group', `bao: ${describe(node)} at stream offset ${this.streamOffset} does not match the hash`, node.group);
+    }
+    out.push({ group: node.group, offset: node.dataStart, data: bytes });
+  }
+
+  private startTree(header: Uint8Array): void {
+    let size: number;
+    try {
+      size = readSizeHeader(header, this.opts.maxSize);
+    } catch (error) {
+      throw this.fail('header', (error as Error).message);
+    }
+    if (this.expectedSize !== undefined && size !== this.expectedSize) {
+      throw this.fail('header', `bao: the stream's size header says ${size} bytes, expected ${this.expectedSize}`);
+    }
+    const shape = treeShape(size, this.opts);
+    this.shape = shape;
+    const wanted = this.opts.ranges ? groupsForRanges(shape, this.opts.ranges) : undefined;
+    this.walker = walkTree(shape, wanted);
+    this.buffer = new Uint8Array(Math.max(PARENT_LEN, Math.min(shape.groupLen, shape.size)));
+  }
+
+  private next(): void {
+    const step = this.walker?.next();
+    if (!step || step.done) {
+      this.node = null;
+      return;
+    }
+    this.node = step.value;
+    this.needLen = step.value.kind === 'parent' ? PARENT_LEN : step.value.dataEnd - step.value.dataStart;
+  }
+}

@@ -1,0 +1,230 @@
+// Dialing another node: `NODEID@host:port` pins the server's key; a bare `host:port` is trust on
+// first use through known_nodes (first contact records the key, a later different key is refused
+// loudly). The client shows its own certificate when it has an identity, so the server learns
+// its node id.
+import { connect as tlsConnect } from 'node:tls';
+import { isIP } from 'node:net';
+import { QUICClient, errors as quicErrors } from '@matrixai/quic';
+import { isNodeId } from '../vault/nodeId.ts';
+import type { NodeId } from '../vault/nodeId.ts';
+import { knownNodeKey, lookupKnownNode, recordKnownNode } from '../peers/knownNodes.ts';
+import { ephemeralKeyPair, makeCertificate } from './tlsIdentity.ts';
+import type { NodeKeyPair, VerifiedPeer } from './tlsIdentity.ts';
+import type { Connection, TransportKind } from './connection.ts';
+import { QUIC_APP_CLOSE_CODE, wrapQuicConnection } from './quicConnection.ts';
+import { wrapTlsSocket } from './tlsConnection.ts';
+import { peerFromTlsSocket, quicVerifyCallback } from './peerCertificate.ts';
+import { quicClientCrypto } from './quicCrypto.ts';
+import { quicLogger, silentLogger } from './logger.ts';
+import type { TransportLogger } from './logger.ts';
+
+export interface ParsedAddress {
+  /** Present when the address pins the server's key. */
+  nodeId?: NodeId;
+  host: string;
+  port: number;
+}
+
+export interface DialOptions {
+  alpn: string;
+  transport: TransportKind;
+  /** Our key: shown to the server as a certificate. Without it QUIC shows a throwaway key, TLS none. */
+  identity?: NodeKeyPair;
+  /** Needed for a bare host:port (trust on first use). */
+  knownNodesPath?: string;
+  /** Handshake deadline (default 10000). */
+  timeoutMs?: number;
+  /** QUIC: idle timeout (default 30000; 0 = never). TLS: none (TCP keep-alive instead). */
+  idleTimeoutMs?: number;
+  /** QUIC: ping interval that keeps an idle connection open (default 10000; 0 = off). */
+  keepAliveMs?: number;
+  logger?: TransportLogger;
+}
+
+const MAX_ADDRESS_LENGTH = 512;
+
+/** Parses `[NODEID@]HOST:PORT` (IPv6 hosts in brackets); throws a one-line reason. */
+export function parseAddress(text: string): ParsedAddress {
+  const shown = JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
+  if (text.length === 0) throw new Error('empty address: expected [NODEID@]HOST:PORT');
+  if (text.length > MAX_ADDRESS_LENGTH) throw new Error(`address ${shown} is too long`);
+  let rest = text;
+  let nodeId: string | undefined;
+  const at = text.lastIndexOf('@');
+  if (at !== -1) {
+    nodeId = text.slice(0, at);
+    rest = text.slice(at + 1);
+    if (!isNodeId(nodeId)) throw new Error(`address ${shown}: "${nodeId.slice(0, 60)}" is not a node id (52 z-base-32 characters)`);
+  }
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d+)$/.exec(rest);
+  if (m === null) throw new Error(`address ${shown}: expected [NODEID@]HOST:PORT (IPv6 as [::1]:PORT)`);
+  const host = m[1] ?? m[2]!;
+  if (m[1] !== undefined && isIP(host) !== 6) throw new Error(`address ${shown}: "${host}" is not an IPv6 address`);
+  const port = Number(m[3]);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`address ${shown}: port must be 1 to 65535`);
+  return nodeId === undefined ? { host, port } : { nodeId, host, port };
+}
+
+export function formatAddress(address: ParsedAddress): string {
+  const hostPort = knownNodeKey(address.host, address.port);
+  return address.nodeId === undefined ? hostPort : `${address.nodeId}@${hostPort}`;
+}
+
+/** Decides whether the server's key is acceptable for this address, before any byte is sent. */
+interface ServerCheck {
+  check(peer: VerifiedPeer | null): string | undefined;
+  /** After a successful handshake: records a first contact in known_nodes. */
+  accepted(peer: VerifiedPeer): Promise<void>;
+}
+
+async function serverCheck(address: ParsedAddress, knownNodesPath: string | undefined): Promise<ServerCheck> {
+  const where = knownNodeKey(address.host, address.port);
+  if (address.nodeId !== undefined) {
+    const expected = address.nodeId;
+    return {
+      check: (peer) => {
+        if (peer === null) return `server at ${where} showed no certificate`;
+        if (peer.nodeId !== expected) return `server at ${where} is not the pinned node: expected ${expected}, got ${peer.nodeId}`;
+        return undefined;
+      },
+      accepted: async () => {},
+    };
+  }
+  if (knownNodesPath === undefined) {
+    throw new Error(`${where} has no node id: give NODEID@${where}, or a known_nodes file for trust on first use`);
+  }
+  const known = await lookupKnownNode(knownNodesPath, address.host, address.port);
+  return {
+    check: (peer) => {
+      if (peer === null) return `server at ${where} showed no certificate`;
+      if (known !== undefined && peer.nodeId !== known) {
+        return `NODE KEY CHANGED at ${where}: known_nodes has ${known}, the server showed ${peer.nodeId}; ` +
+          `this may be an impostor. If the change is expected, remove the line for ${where} from ${knownNodesPath}`;
+      }
+      return undefined;
+    },
+    accepted: async (peer) => {
+      if (known === undefined) await recordKnownNode(knownNodesPath, address.host, address.port, peer.nodeId);
+    },
+  };
+}
+
+export async function dial(address: string | ParsedAddress, opts: DialOptions): Promise<Connection> {
+  const target = typeof address === 'string' ? parseAddress(address) : address;
+  const check = await serverCheck(target, opts.knownNodesPath);
+  const conn = opts.transport === 'quic' ? await dialQuic(target, check, opts) : await dialTls(target, check, opts);
+  if (conn.peer === null) throw new Error('unreachable: accepted a server without a key');
+  try {
+    await check.accepted(conn.peer);
+  } catch (err) {
+    await conn.close('client could not record the server key');
+    throw new Error(`connected, but could not record the server key: ${(err as Error).message}`);
+  }
+  return conn;
+}
+
+/** The code of a QUIC connection error, looking through the `cause` chain js-quic builds. */
+function quicErrorCode(err: unknown): number | undefined {
+  for (let e: unknown = err, depth = 0; e != null && depth < 8; depth++) {
+    const code = (e as { data?: { errorCode?: unknown } }).data?.errorCode;
+    if (typeof code === 'number') return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+const NO_APPLICATION_PROTOCOL = 0x100 + 120;
+
+async function dialQuic(target: ParsedAddress, check: ServerCheck, opts: DialOptions): Promise<Connection> {
+  const logger = opts.logger ?? silentLogger;
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const where = knownNodeKey(target.host, target.port);
+  const cert = makeCertificate(opts.identity ?? ephemeralKeyPair());
+  let refusal: string | undefined;
+  let serverPeer: VerifiedPeer | null = null;
+  let client: QUICClient;
+  try {
+    client = await QUICClient.createQUICClient({
+      host: target.host,
+      port: target.port,
+      crypto: quicClientCrypto(),
+      logger: quicLogger(opts.logger, 'quic-client'),
+      config: {
+        key: cert.keyPem,
+        cert: cert.certPem,
+        verifyPeer: true,
+        verifyCallback: quicVerifyCallback((peer) => {
+          serverPeer = peer;
+          return check.check(peer);
+        }, (reason) => { refusal = reason; }),
+        applicationProtos: [opts.alpn],
+        maxIdleTimeout: opts.idleTimeoutMs ?? 30_000,
+        keepAliveIntervalTime: (opts.keepAliveMs ?? 10_000) || undefined,
+        initialMaxStreamsBidi: 100,
+        initialMaxStreamsUni: 0,
+      },
+    }, { timer: timeoutMs });
+  } catch (err) {
+    if (refusal !== undefined) throw new Error(refusal);
+    if (quicErrorCode(err) === NO_APPLICATION_PROTOCOL) throw new Error(`${where} refused ALPN "${opts.alpn}" over QUIC`);
+    if (err instanceof quicErrors.ErrorQUICClientCreateTimeout || err instanceof quicErrors.ErrorQUICConnectionStartTimeout) {
+      throw new Error(`no QUIC answer from ${where} within ${timeoutMs} ms`);
+    }
+    throw new Error(`QUIC connection to ${where} failed: ${(err as Error).message}`);
+  }
+  const quicClient = client;
+  return wrapQuicConnection(quicClient.connection, {
+    alpn: opts.alpn,
+    peer: serverPeer,
+    logger,
+    stop: (reason) => quicClient.destroy({ isApp: true, errorCode: QUIC_APP_CLOSE_CODE, reason, force: true }),
+  });
+}
+
+async function dialTls(target: ParsedAddress, check: ServerCheck, opts: DialOptions): Promise<Connection> {
+  const logger = opts.logger ?? silentLogger;
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const where = knownNodeKey(target.host, target.port);
+  const cert = opts.identity === undefined ? undefined : makeCertificate(opts.identity);
+  return new Promise<Connection>((resolve, reject) => {
+    const socket = tlsConnect({
+      host: target.host,
+      port: target.port,
+      ALPNProtocols: [opts.alpn],
+      // No CA: the server's certificate is judged by `check` on its key alone.
+      rejectUnauthorized: false,
+      ...(isIP(target.host) === 0 ? { servername: target.host } : {}),
+      ...(cert === undefined ? {} : { key: cert.keyPem, cert: cert.certPem }),
+    });
+    let settled = false;
+    const fail = (message: string): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      reject(new Error(message));
+    };
+    const timer = setTimeout(() => fail(`no TLS answer from ${where} within ${timeoutMs} ms`), timeoutMs);
+    socket.on('error', (err: Error) => {
+      if (/no application protocol/i.test(err.message)) fail(`${where} refused ALPN "${opts.alpn}" over TLS`);
+      else fail(`TLS connection to ${where} failed: ${err.message}`);
+    });
+    socket.once('close', () => fail(`${where} closed the connection during the TLS handshake`));
+    socket.once('secureConnect', () => {
+      if (settled) return;
+      if (socket.alpnProtocol !== opts.alpn) return fail(`${where} did not agree to ALPN "${opts.alpn}" over TLS`);
+      let peer: VerifiedPeer | null;
+      try {
+        peer = peerFromTlsSocket(socket);
+      } catch (err) {
+        return fail(`server at ${where}: ${(err as Error).message}`);
+      }
+      const refusal = check.check(peer);
+      if (refusal !== undefined) return fail(refusal);
+      settled = true;
+      clearTimeout(timer);
+      socket.setKeepAlive(true, opts.keepAliveMs ?? 10_000);
+      resolve(wrapTlsSocket(socket, { alpn: opts.alpn, peer, side: 'dialed', logger }));
+    });
+  });
+}

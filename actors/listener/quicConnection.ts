@@ -1,0 +1,154 @@
+// A js-quic connection seen as a transport-neutral Connection: its bidirectional streams become
+// node:stream Duplexes, its CONNECTION_CLOSE (or idle timeout) becomes `closed`'s reason.
+import { Duplex } from 'node:stream';
+import { errors, events, native } from '@matrixai/quic';
+import type { QUICConnection, QUICStream } from '@matrixai/quic';
+import { newConnectionId, normalizeHost, sanitizeReason } from './connection.ts';
+import type { Connection } from './connection.ts';
+import type { VerifiedPeer } from './tlsIdentity.ts';
+import type { TransportLogger } from './logger.ts';
+
+/** Application error code we close with; the reason text carries the meaning. */
+export const QUIC_APP_CLOSE_CODE = 0;
+
+/**
+ * The ALPN that the handshake settled on. js-quic keeps it only on its internal quiche
+ * connection (`conn.applicationProto()`, not in its typings): this is the one place that reaches it.
+ */
+export function negotiatedAlpn(connection: QUICConnection): string {
+  const inner = (connection as unknown as { conn?: { applicationProto?: () => Uint8Array } }).conn;
+  if (inner === undefined || typeof inner.applicationProto !== 'function') {
+    throw new Error('this js-quic version exposes no negotiated ALPN (conn.applicationProto)');
+  }
+  return Buffer.from(inner.applicationProto()).toString('utf8');
+}
+
+/**
+ * How many more bidirectional streams the peer lets us open now (its MAX_STREAMS credit).
+ * js-quic's newStream() must not be called without credit: a failed call burns the stream id
+ * and every later newStream() on that connection fails ("never repeat streamIds").
+ */
+export function peerStreamsLeft(connection: QUICConnection): number {
+  const inner = (connection as unknown as { conn?: { peerStreamsLeftBidi?: () => number } }).conn;
+  if (inner === undefined || typeof inner.peerStreamsLeftBidi !== 'function') {
+    throw new Error('this js-quic version exposes no stream credit (conn.peerStreamsLeftBidi)');
+  }
+  return inner.peerStreamsLeftBidi();
+}
+
+/**
+ * A QUIC stream as a Duplex: end() sends FIN, the peer's FIN ends the readable side,
+ * destroy(err) resets both directions, and a peer reset errors the Duplex.
+ */
+export function quicStreamToDuplex(stream: QUICStream, logger: TransportLogger): Duplex {
+  const duplex = Duplex.fromWeb({ readable: stream.readable, writable: stream.writable });
+  // A stream error (peer reset, connection gone) must never become an uncaught 'error' event
+  // and crash the node: protocols add their own listeners; this one only notes it.
+  duplex.on('error', (err: Error) => logger.debug({ streamId: stream.streamId, err: err.message }, 'quic stream error'));
+  return duplex;
+}
+
+const TLS_ALERT_START = 0x100;
+const TLS_ALERT_END = 0x1ff;
+
+function decodeReason(bytes: Uint8Array | undefined): string {
+  if (bytes === undefined || bytes.length === 0) return '';
+  return sanitizeReason(Buffer.from(bytes.subarray(0, 1024)).toString('utf8'));
+}
+
+function describeCode(code: number): string {
+  if (code >= TLS_ALERT_START && code <= TLS_ALERT_END) {
+    const name = native.CryptoError[code];
+    return `TLS alert ${name ?? code - TLS_ALERT_START}`;
+  }
+  return `code ${code}`;
+}
+
+/** Why a QUIC connection ended, in one line, from the error js-quic reported. */
+export function quicCloseReason(error: unknown, localReason: string | undefined): string {
+  if (error instanceof errors.ErrorQUICConnectionIdleTimeout) return 'idle timeout';
+  const data = (error as { data?: { errorCode?: number; reason?: Uint8Array } } | undefined)?.data;
+  const code = data?.errorCode ?? 0;
+  if (error instanceof errors.ErrorQUICConnectionPeerTLS) return `peer refused the handshake (${describeCode(code)})`;
+  if (error instanceof errors.ErrorQUICConnectionPeer) {
+    return decodeReason(data?.reason) || `closed by peer (${describeCode(code)})`;
+  }
+  if (localReason !== undefined) return localReason;
+  if (error instanceof errors.ErrorQUICConnectionLocalTLS) return `handshake refused (${describeCode(code)})`;
+  if (error instanceof errors.ErrorQUICConnectionLocal) return decodeReason(data?.reason) || 'closed';
+  if (error instanceof Error) return sanitizeReason(error.message);
+  return 'closed';
+}
+
+export interface QuicConnectionOptions {
+  alpn: string;
+  peer: VerifiedPeer | null;
+  logger: TransportLogger;
+  /** Stops the underlying connection (server: connection.stop; client: QUICClient.destroy). */
+  stop(reason: Uint8Array): Promise<void>;
+}
+
+export function wrapQuicConnection(quic: QUICConnection, opts: QuicConnectionOptions): Connection {
+  const { logger } = opts;
+  let lastError: unknown;
+  let localReason: string | undefined;
+  let streamHandler: ((stream: Duplex) => void) | undefined;
+  const pending: Duplex[] = [];
+
+  quic.addEventListener(events.EventQUICConnectionError.name, (evt: Event) => {
+    // The first error is the cause; later ones are consequences of the close.
+    if (lastError === undefined) lastError = (evt as events.EventQUICConnectionError).detail;
+  });
+  quic.addEventListener(events.EventQUICConnectionStream.name, (evt: Event) => {
+    const stream = (evt as events.EventQUICConnectionStream).detail;
+    const duplex = quicStreamToDuplex(stream, logger);
+    if (streamHandler !== undefined) deliver(streamHandler, duplex);
+    else pending.push(duplex); // bounded by the peer's stream credit (initialMaxStreamsBidi)
+  });
+
+  function deliver(handler: (s: Duplex) => void, duplex: Duplex): void {
+    try {
+      handler(duplex);
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'stream handler threw; resetting that stream');
+      duplex.destroy(err as Error);
+    }
+  }
+
+  const closed = quic.closedP.then(
+    () => ({ reason: quicCloseReason(lastError, localReason) }),
+    () => ({ reason: quicCloseReason(lastError, localReason) }),
+  );
+
+  return {
+    id: newConnectionId('quic'),
+    alpn: opts.alpn,
+    transport: 'quic',
+    peer: opts.peer,
+    remote: { host: normalizeHost(quic.remoteHost), port: quic.remotePort },
+    async openStream(): Promise<Duplex> {
+      if (quic.closed || localReason !== undefined || lastError !== undefined) {
+        throw new Error('connection is closed');
+      }
+      if (peerStreamsLeft(quic) <= 0) throw new Error('the peer allows no more streams right now');
+      try {
+        return quicStreamToDuplex(quic.newStream('bidi'), logger);
+      } catch (err) {
+        if (err instanceof errors.ErrorQUICStreamLimit) throw new Error('the peer allows no more streams right now');
+        throw new Error(`cannot open a stream: ${(err as Error).message}`);
+      }
+    },
+    onStream(handler: (stream: Duplex) => void): void {
+      streamHandler = handler;
+      for (const duplex of pending.splice(0)) deliver(handler, duplex);
+    },
+    async close(reason = 'closed'): Promise<void> {
+      if (localReason === undefined && lastError === undefined) localReason = sanitizeReason(reason);
+      await opts.stop(Buffer.from(localReason ?? 'closed', 'utf8')).catch((err: Error) => {
+        logger.debug({ err: err.message }, 'quic stop failed');
+      });
+      await closed;
+    },
+    closed,
+  };
+}

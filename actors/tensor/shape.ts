@@ -1,0 +1,73 @@
+// Shape and stride arithmetic shared by the Tensor API and both backends. Pure.
+export type Shape = readonly number[];
+
+export function numel(shape: Shape): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function contiguousStrides(shape: Shape): number[] {
+  const strides = new Array<number>(shape.length);
+  let s = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    strides[i] = s;
+    s *= shape[i]!;
+  }
+  return strides;
+}
+
+export function isContiguous(shape: Shape, strides: Shape): boolean {
+  let s = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    if (shape[i] !== 1 && strides[i] !== s) return false;
+    s *= shape[i]!;
+  }
+  return true;
+}
+
+/** NumPy broadcasting: align from the right; a dimension of 1 stretches. */
+export function broadcastShapes(...shapes: Shape[]): number[] {
+  const rank = Math.max(0, ...shapes.map((s) => s.length));
+  const out = new Array<number>(rank).fill(1);
+  for (const s of shapes) {
+    for (let i = 0; i < s.length; i++) {
+      const o = rank - s.length + i;
+      const d = s[i]!;
+      if (d === 1) continue;
+      if (out[o] !== 1 && out[o] !== d) {
+        throw new Error(`shapes [${shapes.map((x) => x.join(',')).join('] and [')}] do not broadcast`);
+      }
+      out[o] = d;
+    }
+  }
+  return out;
+}
+
+/** Strides that read a tensor of `shape`/`strides` as if it had `target` shape (0 on stretched dims). */
+export function broadcastStrides(shape: Shape, strides: Shape, target: Shape): number[] {
+  const out = new Array<number>(target.length).fill(0);
+  for (let i = 0; i < shape.length; i++) {
+    const o = target.length - shape.length + i;
+    out[o] = shape[i] === 1 && target[o] !== 1 ? 0 : strides[i]!;
+  }
+  return out;
+}
+
+export function normalizeDim(dim: number, rank: number): number {
+  const d = dim < 0 ? dim + rank : dim;
+  if (!Number.isInteger(d) || d < 0 || d >= Math.max(rank, 1)) {
+    throw new Error(`dim ${dim} is out of range for a tensor of rank ${rank}`);
+  }
+  return d;
+}
+
+export function sameShape(a: Shape, b: Shape): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+export function checkShape(shape: Shape): void {
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < 0) throw new Error(`bad shape [${shape.join(',')}]: sizes are integers >= 0`);
+  }
+}

@@ -1,0 +1,74 @@
+// The running node's view of peers.toml. Each lookup first stats the file (a few microseconds) and
+// re-reads it when its inode, size or mtime changed, so `alknet peer add` in another process takes
+// effect on the next call without a restart. Cheap and reliable beats fs.watch, which misses
+// atomic renames on some platforms and fires twice on others.
+import fs from 'node:fs';
+import { callerFor, indexPeers, type CallerResolver, type PeerIndex } from './authorize.ts';
+import { emptyPeersConfig, peersPath, readPeersConfig, type PeerEntry } from './peersFile.ts';
+import type { Caller } from './registry.ts';
+
+export interface PeerListOptions {
+  /** Told when a changed peers.toml is malformed; the previous grants stay in force. */
+  onError?(err: Error): void;
+}
+
+export class PeerList implements CallerResolver {
+  readonly home: string;
+  readonly file: string;
+  #index: PeerIndex = indexPeers(emptyPeersConfig());
+  #version: string | undefined;
+  readonly #onError: ((err: Error) => void) | undefined;
+
+  /** Throws PeersFileError if peers.toml exists and is malformed: a node should not start on it. */
+  constructor(home: string, options: PeerListOptions = {}) {
+    this.home = home;
+    this.file = peersPath(home);
+    this.#onError = options.onError;
+    this.#load(this.#stat(), true);
+  }
+
+  /** Re-reads peers.toml if it changed; returns true when it did. */
+  refresh(): boolean {
+    const version = this.#stat();
+    if (version === this.#version) return false;
+    return this.#load(version, false);
+  }
+
+  callerFor(nodeId: string | null, authToken?: string): Caller {
+    this.refresh();
+    return callerFor(this.#index, nodeId, authToken);
+  }
+
+  peer(nodeId: string): PeerEntry | undefined {
+    this.refresh();
+    return this.#index.peers.get(nodeId);
+  }
+
+  peers(): PeerEntry[] {
+    this.refresh();
+    return [...this.#index.peers.values()];
+  }
+
+  #stat(): string {
+    try {
+      const st = fs.statSync(this.file, { bigint: true });
+      return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : `error:${(err as Error).message}`;
+    }
+  }
+
+  #load(version: string, initial: boolean): boolean {
+    try {
+      this.#index = indexPeers(readPeersConfig(this.home));
+      this.#version = version;
+      return true;
+    } catch (err) {
+      if (initial) throw err;
+      // Remember the bad version so a broken file is reported once, not on every call.
+      this.#version = version;
+      this.#onError?.(err as Error);
+      return false;
+    }
+  }
+}

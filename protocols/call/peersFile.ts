@@ -1,0 +1,265 @@
+// peers.toml in the node's home folder: who may call what. One file holds the three grants, so the
+// running node watches one file and an operator edits one file:
+//
+//   [anonymous]                 # what every caller gets, known or not (default: nothing beyond public ops)
+//   scopes = []
+//   [peers.<NODEID>]            # a node, identified by its certificate's key
+//   scopes = ["tensor", "git:write"]
+//   enabled = true
+//   [tokens.<label>]            # an HTTP-style bearer token "alk_…", stored only as its sha256 hash
+//   hash = "sha256:<64 hex>"
+//   scopes = ["tensor"]
+//   enabled = true
+//
+// Writes are atomic (temp file, fsync, rename), so a running node never reads a torn file.
+// Rewriting the file drops comments: it is the CLI's file; hand edits keep working but lose comments.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { parse, stringify } from 'smol-toml';
+import { isNodeId } from '../../actors/vault/nodeId.ts';
+import { isScope } from './scopes.ts';
+
+export interface PeerEntry {
+  nodeId: string;
+  scopes: string[];
+  enabled: boolean;
+}
+
+export interface TokenEntry {
+  /** The operator's label for the token (a TOML key). */
+  name: string;
+  /** "sha256:<hex>" of the token text; the token itself is never stored. */
+  hash: string;
+  scopes: string[];
+  enabled: boolean;
+}
+
+export interface PeersConfig {
+  anonymous: string[];
+  peers: PeerEntry[];
+  tokens: TokenEntry[];
+}
+
+/** peers.toml is malformed; the message names the file and the key. */
+export class PeersFileError extends Error {
+  override name = 'PeersFileError';
+}
+
+const MAX_FILE_BYTES = 4 * 1024 * 1024;
+const TOKEN_PATTERN = /^alk_[A-Za-z0-9_-]{20,200}$/;
+const HASH_PATTERN = /^sha256:[0-9a-f]{64}$/;
+const LABEL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+export function peersPath(home: string): string {
+  return path.join(home, 'peers.toml');
+}
+
+export function emptyPeersConfig(): PeersConfig {
+  return { anonymous: [], peers: [], tokens: [] };
+}
+
+export function isTokenLabel(text: string): boolean {
+  return LABEL_PATTERN.test(text);
+}
+
+/** A new bearer token: "alk_" + 32 random bytes in base64url. Shown once; only its hash is kept. */
+export function generateToken(): string {
+  return `alk_${randomBytes(32).toString('base64url')}`;
+}
+
+export function looksLikeToken(text: string): boolean {
+  return TOKEN_PATTERN.test(text);
+}
+
+export function hashToken(token: string): string {
+  return `sha256:${bytesToHex(sha256(new TextEncoder().encode(token)))}`;
+}
+
+function isTable(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date);
+}
+
+function scopeList(where: string, value: unknown): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new PeersFileError(`${where}.scopes must be an array of strings`);
+  for (const s of value) {
+    if (typeof s !== 'string' || !isScope(s)) {
+      throw new PeersFileError(`${where}.scopes: ${JSON.stringify(s)} is not a scope (like "tensor" or "git:write")`);
+    }
+  }
+  return [...new Set(value as string[])];
+}
+
+function enabledFlag(where: string, value: unknown): boolean {
+  if (value === undefined) return true;
+  if (typeof value !== 'boolean') throw new PeersFileError(`${where}.enabled must be true or false`);
+  return value;
+}
+
+/** Parses and checks peers.toml text. `file` only names the file in messages. */
+export function parsePeersToml(text: string, file = 'peers.toml'): PeersConfig {
+  let raw: Record<string, unknown>;
+  try {
+    raw = parse(text) as Record<string, unknown>;
+  } catch (err) {
+    throw new PeersFileError(`${file} is not valid TOML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  const config = emptyPeersConfig();
+  try {
+    for (const key of Object.keys(raw)) {
+      if (!['anonymous', 'peers', 'tokens'].includes(key)) throw new PeersFileError(`unknown key "${key}"`);
+    }
+    if (raw.anonymous !== undefined) {
+      if (!isTable(raw.anonymous)) throw new PeersFileError('[anonymous] must be a table');
+      config.anonymous = scopeList('anonymous', raw.anonymous.scopes);
+    }
+    if (raw.peers !== undefined) {
+      if (!isTable(raw.peers)) throw new PeersFileError('[peers] must be a table of [peers.NODEID] tables');
+      for (const [nodeId, entry] of Object.entries(raw.peers)) {
+        const where = `peers.${nodeId}`;
+        if (!isNodeId(nodeId)) throw new PeersFileError(`${where}: "${nodeId}" is not a node id (52 z-base-32 characters)`);
+        if (!isTable(entry)) throw new PeersFileError(`${where} must be a table`);
+        config.peers.push({ nodeId, scopes: scopeList(where, entry.scopes), enabled: enabledFlag(where, entry.enabled) });
+      }
+    }
+    if (raw.tokens !== undefined) {
+      if (!isTable(raw.tokens)) throw new PeersFileError('[tokens] must be a table of [tokens.LABEL] tables');
+      for (const [name, entry] of Object.entries(raw.tokens)) {
+        const where = `tokens.${name}`;
+        if (!isTokenLabel(name)) throw new PeersFileError(`${where}: the label must be 1-64 letters, digits, "_", "." or "-"`);
+        if (!isTable(entry)) throw new PeersFileError(`${where} must be a table`);
+        if (typeof entry.hash !== 'string' || !HASH_PATTERN.test(entry.hash)) {
+          throw new PeersFileError(`${where}.hash must be "sha256:" followed by 64 lowercase hex digits`);
+        }
+        config.tokens.push({ name, hash: entry.hash, scopes: scopeList(where, entry.scopes), enabled: enabledFlag(where, entry.enabled) });
+      }
+    }
+  } catch (err) {
+    if (err instanceof PeersFileError) throw new PeersFileError(`${file}: ${err.message}`);
+    throw err;
+  }
+  return config;
+}
+
+export function stringifyPeersConfig(config: PeersConfig): string {
+  const doc: Record<string, unknown> = {};
+  if (config.anonymous.length > 0) doc.anonymous = { scopes: config.anonymous };
+  doc.peers = Object.fromEntries(config.peers.map((p) => [p.nodeId, { scopes: p.scopes, enabled: p.enabled }]));
+  doc.tokens = Object.fromEntries(config.tokens.map((t) => [t.name, { hash: t.hash, scopes: t.scopes, enabled: t.enabled }]));
+  return `# alknet peers: who may call what (alknet peer add|ls|rm). See docs/call.md.\n${stringify(doc)}\n`;
+}
+
+/** Reads peers.toml; a missing file is an empty list (only public operations). */
+export function readPeersConfig(home: string): PeersConfig {
+  const file = peersPath(home);
+  let text: string;
+  try {
+    const size = fs.statSync(file).size;
+    if (size > MAX_FILE_BYTES) throw new PeersFileError(`${file} is ${size} bytes, above the ${MAX_FILE_BYTES}-byte limit`);
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyPeersConfig();
+    if (err instanceof PeersFileError) throw err;
+    throw new PeersFileError(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  return parsePeersToml(text, file);
+}
+
+/** Atomic replace: a reader sees the old file or the new one, never a torn one. */
+export function writeFileAtomic(file: string, text: string, mode = 0o600): void {
+  const dir = path.dirname(file);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const fd = fs.openSync(temp, 'wx', mode);
+  try {
+    fs.writeFileSync(fd, text);
+    fs.fsyncSync(fd);
+  } catch (err) {
+    fs.closeSync(fd);
+    fs.rmSync(temp, { force: true });
+    throw err;
+  }
+  fs.closeSync(fd);
+  try {
+    fs.renameSync(temp, file);
+  } catch (err) {
+    fs.rmSync(temp, { force: true });
+    throw err;
+  }
+  // Persist the rename itself; not every platform lets a directory be fsynced, which is fine.
+  try {
+    const dirFd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(dirFd);
+    } finally {
+      fs.closeSync(dirFd);
+    }
+  } catch {
+    /* best effort */
+  }
+}
+
+export function writePeersConfig(home: string, config: PeersConfig): void {
+  writeFileAtomic(peersPath(home), stringifyPeersConfig(config));
+}
+
+function checkScopes(scopes: readonly string[]): string[] {
+  for (const s of scopes) {
+    if (!isScope(s)) throw new PeersFileError(`"${s}" is not a scope (like "tensor" or "git:write")`);
+  }
+  return [...new Set(scopes)];
+}
+
+/** Adds a peer, or replaces its scopes and enabled flag if it is already listed. */
+export function addPeer(home: string, nodeId: string, options: { scopes?: readonly string[]; enabled?: boolean } = {}): PeerEntry {
+  if (!isNodeId(nodeId)) throw new PeersFileError(`"${nodeId}" is not a node id (52 z-base-32 characters)`);
+  const entry: PeerEntry = { nodeId, scopes: checkScopes(options.scopes ?? []), enabled: options.enabled ?? true };
+  const config = readPeersConfig(home);
+  const at = config.peers.findIndex((p) => p.nodeId === nodeId);
+  if (at >= 0) config.peers[at] = entry;
+  else config.peers.push(entry);
+  writePeersConfig(home, config);
+  return entry;
+}
+
+/** Returns false if the peer was not listed. */
+export function removePeer(home: string, nodeId: string): boolean {
+  const config = readPeersConfig(home);
+  const before = config.peers.length;
+  config.peers = config.peers.filter((p) => p.nodeId !== nodeId);
+  if (config.peers.length === before) return false;
+  writePeersConfig(home, config);
+  return true;
+}
+
+export function listPeers(home: string): PeerEntry[] {
+  return readPeersConfig(home).peers;
+}
+
+/** Creates a token with these scopes; returns the token text, which exists nowhere else afterwards. */
+export function addToken(home: string, name: string, scopes: readonly string[]): { token: string; entry: TokenEntry } {
+  if (!isTokenLabel(name)) throw new PeersFileError(`token label "${name}" must be 1-64 letters, digits, "_", "." or "-"`);
+  const config = readPeersConfig(home);
+  if (config.tokens.some((t) => t.name === name)) throw new PeersFileError(`a token named "${name}" already exists`);
+  const token = generateToken();
+  const entry: TokenEntry = { name, hash: hashToken(token), scopes: checkScopes(scopes), enabled: true };
+  config.tokens.push(entry);
+  writePeersConfig(home, config);
+  return { token, entry };
+}
+
+export function removeToken(home: string, name: string): boolean {
+  const config = readPeersConfig(home);
+  const before = config.tokens.length;
+  config.tokens = config.tokens.filter((t) => t.name !== name);
+  if (config.tokens.length === before) return false;
+  writePeersConfig(home, config);
+  return true;
+}
+
+export function listTokens(home: string): TokenEntry[] {
+  return readPeersConfig(home).tokens;
+}

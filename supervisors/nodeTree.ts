@@ -1,0 +1,44 @@
+// The node's default supervision tree, as data (DESIGN.md "Supervision"):
+//
+//   node (one_for_one)
+//   ├── services (rest_for_one): peers, vault, fs, tensor
+//   ├── protocols (one_for_one): one actor per registered ALPN
+//   └── listener
+//
+// Start order is top to bottom, so the listener accepts connections only once every service and
+// protocol actor runs; shutdown is the reverse: the listener stops accepting first, protocol actors
+// drain their connections, the services go last. Services are rest_for_one because later services
+// use earlier ones (peers → vault → fs → tensor): when one restarts, those after it restart too.
+import { createSupervisor } from './supervisor.ts';
+import type { SupervisorLogic } from './supervisor.ts';
+import type { ChildSpec, Intensity } from './types.ts';
+
+export interface NodeTreeParts {
+  /** In dependency order: peers, vault, fs, tensor. */
+  services: ChildSpec[];
+  /** One per registered ALPN. */
+  protocols: ChildSpec[];
+  listener: ChildSpec;
+  /** Restart intensity of each supervisor in the tree; default 3 in 5000 ms. */
+  intensity?: Intensity;
+}
+
+/** Ids of the tree's own supervisors (children of `node`), e.g. for describeTree consumers. */
+export const NODE_TREE_IDS = { root: 'node', services: 'services', protocols: 'protocols' } as const;
+
+export function createNodeTree(parts: NodeTreeParts): SupervisorLogic {
+  const intensity = parts.intensity ? { intensity: parts.intensity } : {};
+  const services = createSupervisor({ id: NODE_TREE_IDS.services, strategy: 'rest_for_one', ...intensity, children: parts.services });
+  const protocols = createSupervisor({ id: NODE_TREE_IDS.protocols, strategy: 'one_for_one', ...intensity, children: parts.protocols });
+  return createSupervisor({
+    id: NODE_TREE_IDS.root,
+    strategy: 'one_for_one',
+    ...intensity,
+    children: [
+      // A supervisor bounds its own children's shutdown, so its parent waits for it (OTP: infinity).
+      { id: NODE_TREE_IDS.services, logic: services, restart: 'permanent', shutdownMs: Infinity },
+      { id: NODE_TREE_IDS.protocols, logic: protocols, restart: 'permanent', shutdownMs: Infinity },
+      parts.listener,
+    ],
+  });
+}
