@@ -103,7 +103,8 @@ interface ProtocolContext {
 }
 
 export type ProtocolEvent =
-  | { type: 'connection.open'; connId: string }
+  /** Sent by the listener through the bus (payload as in bus/coreMessages.ts). */
+  | { type: 'connection.accepted'; payload: { connId: string } }
   | { type: 'shutdown' }
   | { type: 'session.fatal'; reason: string };
 
@@ -118,16 +119,18 @@ export function protocolActorLogic(spec: ProtocolSpec): AnyActorLogic {
     types: { input: {} as ProtocolActorInput, context: {} as ProtocolContext, events: {} as ProtocolEvent },
     actors: { connectionSession: sessionLogic },
     guards: {
-      knownConnection: ({ context, event }) => event.type === 'connection.open' && context.connections.get(event.connId) !== undefined,
+      knownConnection: ({ context, event }) =>
+        event.type === 'connection.accepted' && context.connections.get(event.payload.connId) !== undefined,
       noSessions: ({ context }) => context.sessions.length === 0,
     },
     delays: { drain: ({ context }) => context.drainMs },
     actions: {
       startSession: assign(({ context, event, spawn }) => {
-        if (event.type !== 'connection.open') return {};
-        const conn = context.connections.get(event.connId)!;
-        spawn('connectionSession', { id: event.connId, input: { conn, services: context.services } });
-        return { sessions: [...context.sessions, event.connId] };
+        if (event.type !== 'connection.accepted') return {};
+        const { connId } = event.payload;
+        const conn = context.connections.get(connId)!;
+        spawn('connectionSession', { id: connId, input: { conn, services: context.services } });
+        return { sessions: [...context.sessions, connId] };
       }),
       forgetSession: assign(({ context, event }) => {
         const id = event.type.replace(/^xstate\.(done|error)\.actor\./, '');
@@ -137,7 +140,8 @@ export function protocolActorLogic(spec: ProtocolSpec): AnyActorLogic {
         throw new Error(`${spec.alpn} protocol actor failed: ${(event as { reason?: string }).reason ?? 'fatal session error'}`);
       },
       refuseWhileDraining: ({ context, event }) => {
-        if (event.type === 'connection.open') context.connections.get(event.connId)?.close('node is shutting down').catch(() => {});
+        if (event.type !== 'connection.accepted') return;
+        context.connections.get(event.payload.connId)?.close('node is shutting down').catch(() => {});
       },
     },
   }).createMachine({
@@ -158,12 +162,12 @@ export function protocolActorLogic(spec: ProtocolSpec): AnyActorLogic {
     states: {
       serving: {
         on: {
-          'connection.open': { guard: 'knownConnection', actions: 'startSession' },
+          'connection.accepted': { guard: 'knownConnection', actions: 'startSession' },
           shutdown: 'draining',
         },
       },
       draining: {
-        on: { 'connection.open': { actions: 'refuseWhileDraining' } },
+        on: { 'connection.accepted': { actions: 'refuseWhileDraining' } },
         always: { guard: 'noSessions', target: 'stopped' },
         after: { drain: 'stopped' },
       },

@@ -32,7 +32,6 @@ export function newConnectionId(transport: TransportKind): string {
 
 /** A reason safe to send and to log: one line, printable, at most MAX_CLOSE_REASON_BYTES bytes. */
 export function sanitizeReason(text: string): string {
-  // eslint-disable-next-line no-control-regex
   let clean = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
   while (Buffer.byteLength(clean) > MAX_CLOSE_REASON_BYTES) clean = clean.slice(0, -1);
   return clean;

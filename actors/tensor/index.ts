@@ -33,3 +33,5 @@ export async function createEngine(options: CreateEngineOptions = {}): Promise<E
   if (options.makeDefault) setEngine(engine);
   return engine;
 }
+export { Linear, MLP, SGD, Adam, Optimizer, mseLoss, crossEntropyOneHot } from './nn.ts';
+export type { Module, Activation } from './nn.ts';

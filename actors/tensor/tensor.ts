@@ -339,7 +339,7 @@ export class Tensor {
       const yk = y.reshape(x.keptShape(dims, true));
       const grad = (): Tensor => {
         if (name === 'sum') return g.expand(x.shape);
-        if (name === 'mean') return g.div(n);
+        if (name === 'mean') return owned([g.div(n)], (t) => t.expand(x.shape));
         if (name === 'prod') return owned([g.mul(yk)], (t) => t.div(x));
         // max/min: the gradient is shared equally among the elements that attain the extreme.
         const eq = x.eq(yk);

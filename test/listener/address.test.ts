@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatAddress, parseAddress } from '../../actors/listener/dial.ts';
 import { nodeIdFromPublicKey } from '../../actors/vault/nodeId.ts';
+import fc from 'fast-check';
 import { newKeys } from './fixtures.ts';
 
 const id = nodeIdFromPublicKey(newKeys().publicKey);
@@ -31,4 +32,21 @@ test('bad addresses get one-line errors', () => {
   for (const [text, re] of cases) {
     assert.throws(() => parseAddress(text), (err: Error) => re.test(err.message) && !err.message.includes('\n'), text);
   }
+});
+
+test('fuzz: parseAddress accepts or gives a one-line error, and round-trips what it accepts', () => {
+  fc.assert(fc.property(fc.oneof(
+    fc.string({ maxLength: 120 }),
+    fc.tuple(fc.constantFrom('', `${id}@`, 'x@'), fc.constantFrom('127.0.0.1', '[::1]', 'a.b', 'ÿ', '[1:2]'), fc.integer({ min: -5, max: 70000 }))
+      .map(([p, h, port]) => `${p}${h}:${port}`),
+  ), (text) => {
+    let parsed;
+    try {
+      parsed = parseAddress(text);
+    } catch (err) {
+      assert.ok(!(err as Error).message.includes('\n'));
+      return;
+    }
+    assert.deepEqual(parseAddress(formatAddress(parsed)), { ...parsed, host: parsed.host.toLowerCase() });
+  }), { numRuns: 500 });
 });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { forgetKnownNode, knownNodeKey, lookupKnownNode, parseKnownNodes, readKnownNodes, recordKnownNode,
   MAX_KNOWN_NODES_BYTES } from '../../actors/peers/knownNodes.ts';
 import { nodeIdFromPublicKey } from '../../actors/vault/nodeId.ts';
+import fc from 'fast-check';
 import { newKeys, withTempDir } from './fixtures.ts';
 
 const idA = nodeIdFromPublicKey(newKeys().publicKey);
@@ -63,4 +64,14 @@ test('an oversized file is refused, not parsed', async () => {
 
 test('recording something that is not a node id throws', () => {
   assert.throws(() => recordKnownNode('/nonexistent/known_nodes', 'h', 1, 'nope'), /not a node id/);
+});
+
+test('fuzz: parsing arbitrary text never throws and yields only valid entries', () => {
+  fc.assert(fc.property(fc.array(fc.oneof(fc.string({ maxLength: 80 }), fc.constant(`h:1 ${idA}`), fc.constant(`[::1]:2 ${idB}`))),
+    (lines) => {
+      for (const entry of parseKnownNodes(lines.join('\n'))) {
+        assert.match(entry.address, /:\d+$/);
+        assert.ok(entry.nodeId === idA || entry.nodeId === idB || entry.nodeId.length === 52);
+      }
+    }), { numRuns: 300 });
 });

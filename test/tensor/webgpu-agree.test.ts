@@ -15,6 +15,8 @@ for (const file of FILES) {
     try {
       const fixture = loadFixture(file);
       // Record every case before reading any: many kernels batched per flush, as in real use.
+      const failures: string[] = [];
+      const started = performance.now();
       const outs = fixture.cases.map((c) => gpu.tidy(() => runCase(gpu, fixture, c)));
       for (const [i, c] of fixture.cases.entries()) {
         const what = `${c.op} ${c.layout} ${JSON.stringify(c.attrs ?? {})} ${c.args.map((a) => fixture.inputs[a.input]!.shape.join('x')).join(',')}`;
@@ -23,11 +25,17 @@ for (const file of FILES) {
         assert.deepEqual(out.shape, ref.shape, `${what}: shape`);
         assert.equal(out.dtype, ref.dtype, `${what}: dtype`);
         const got = await out.toArray();
-        assertClose(got, await ref.toArray(), tolerance(c.op), `${what} (WebGPU vs JS)`);
-        assertClose(got, c.expected.data, tolerance(c.op), `${what} (WebGPU vs NumPy)`);
+        try {
+          assertClose(got, await ref.toArray(), tolerance(c.op), `${what} (WebGPU vs JS)`);
+          assertClose(got, c.expected.data, tolerance(c.op), `${what} (WebGPU vs NumPy)`);
+        } catch (err) {
+          failures.push((err as Error).message);
+        }
         out.free();
         ref.free();
       }
+      t.diagnostic(`${fixture.cases.length} cases in ${Math.round(performance.now() - started)} ms`);
+      assert.deepEqual(failures, []);
       assert.equal(gpu.liveStorages, 0, 'every GPU storage is back in the pool');
     } finally {
       gpu.destroy();

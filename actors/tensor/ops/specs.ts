@@ -59,6 +59,7 @@ const FI: readonly DType[] = ['f32', 'f16', 'i32'];
 const GELU_U = '0.7978845608028654 * (x + 0.044715 * x * x * x)';
 const SIG = '(1.0 / (1.0 + exp(-x)))';
 
+// asin/acos are written through atan2: lavapipe's native asin/acos are off by ~2e-4.
 export const UNARY: readonly UnarySpec[] = [
   { name: 'neg', kind: 'unary', forward: '-x', backward: '-dy', dtypes: FI, numpy: '-x', tol: 0 },
   { name: 'abs', kind: 'unary', forward: 'abs(x)', backward: 'dy * sign(x)', dtypes: FI, numpy: 'np.abs(x)', tol: 0 },
@@ -75,8 +76,8 @@ export const UNARY: readonly UnarySpec[] = [
   { name: 'sin', kind: 'unary', forward: 'sin(x)', backward: 'dy * cos(x)', dtypes: F, numpy: 'np.sin(x)', domain: [-3, 3], tol: 1e-5 },
   { name: 'cos', kind: 'unary', forward: 'cos(x)', backward: '-dy * sin(x)', dtypes: F, numpy: 'np.cos(x)', domain: [-3, 3], tol: 1e-5 },
   { name: 'tan', kind: 'unary', forward: 'tan(x)', backward: 'dy * (1.0 + y * y)', dtypes: F, numpy: 'np.tan(x)', domain: [-1.2, 1.2], tol: 1e-4 },
-  { name: 'asin', kind: 'unary', forward: 'asin(x)', backward: 'dy * inverseSqrt(1.0 - x * x)', dtypes: F, numpy: 'np.arcsin(x)', domain: [-0.9, 0.9], tol: 1e-5 },
-  { name: 'acos', kind: 'unary', forward: 'acos(x)', backward: '-dy * inverseSqrt(1.0 - x * x)', dtypes: F, numpy: 'np.arccos(x)', domain: [-0.9, 0.9], tol: 1e-5 },
+  { name: 'asin', kind: 'unary', forward: 'atan2(x, sqrt(1.0 - x * x))', backward: 'dy * inverseSqrt(1.0 - x * x)', dtypes: F, numpy: 'np.arcsin(x)', domain: [-0.9, 0.9], tol: 1e-5 },
+  { name: 'acos', kind: 'unary', forward: 'atan2(sqrt(1.0 - x * x), x)', backward: '-dy * inverseSqrt(1.0 - x * x)', dtypes: F, numpy: 'np.arccos(x)', domain: [-0.9, 0.9], tol: 1e-5 },
   { name: 'atan', kind: 'unary', forward: 'atan(x)', backward: 'dy / (1.0 + x * x)', dtypes: F, numpy: 'np.arctan(x)', tol: 1e-5 },
   { name: 'tanh', kind: 'unary', forward: 'tanh(x)', backward: 'dy * (1.0 - y * y)', dtypes: F, numpy: 'np.tanh(x)', tol: 1e-5 },
   { name: 'sigmoid', kind: 'unary', forward: SIG.replace(/x/g, 'x'), backward: 'dy * y * (1.0 - y)', dtypes: F, numpy: '1 / (1 + np.exp(-x))', tol: 1e-5 },

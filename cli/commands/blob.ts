@@ -1,0 +1,231 @@
+// `alknet blob add FILE|DIR | ls | get HASH -o PATH | tag NAME HASH | untag NAME | rm HASH | gc`: the
+// local blob store, opened directly (no running node needed: LMDB lets the node and the CLI share it).
+import fs from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { CliError, UsageError, type Command, type CommandContext } from '../command.ts';
+import type { BlobStore } from '../../actors/fs/store.ts';
+
+async function openStore(ctx: CommandContext): Promise<BlobStore> {
+  const { BlobStore } = await import('../../actors/fs/store.ts');
+  return BlobStore.open(ctx.home);
+}
+
+async function withStore<T>(ctx: CommandContext, fn: (store: BlobStore) => Promise<T>): Promise<T> {
+  const store = await openStore(ctx);
+  try {
+    return await fn(store);
+  } catch (err) {
+    // Store errors carry a code and a one-line message; show it as a CLI failure.
+    if (err instanceof Error && 'code' in err && typeof (err as { code: unknown }).code === 'string' && !(err instanceof UsageError)) {
+      const code = (err as { code: string }).code;
+      if (code === 'INVALID_INPUT' || code === 'NOT_FOUND') throw new CliError(err.message);
+    }
+    throw err;
+  } finally {
+    await store.close();
+  }
+}
+
+/** Splits argv into positionals and `--flag value` / `-o value` options. */
+function parseArgs(argv: string[], valued: string[], flags: string[] = []): { positional: string[]; options: Map<string, string | true> } {
+  const positional: string[] = [];
+  const options = new Map<string, string | true>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const eq = a.indexOf('=');
+    const name = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
+    if (valued.includes(name)) {
+      const value = name !== a ? a.slice(eq + 1) : argv[++i];
+      if (value === undefined) throw new UsageError(`${name} needs a value`);
+      options.set(name, value);
+    } else if (flags.includes(a)) options.set(a, true);
+    else if (a.startsWith('-') && a !== '-') throw new UsageError(`unknown option ${a}`);
+    else positional.push(a);
+  }
+  return { positional, options };
+}
+
+function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${n} B` : `${v.toFixed(1)} ${units[u]}`;
+}
+
+/** A one-line progress bar, redrawn at most every 100 ms; only used when stderr is a TTY. */
+function progressBar(ctx: CommandContext, total: number): { update(n: number): void; done(): void } {
+  if (!ctx.stderr.isTTY) return { update() {}, done() {} };
+  let last = 0;
+  const draw = (n: number): void => {
+    const width = 30;
+    const fraction = total > 0 ? Math.min(1, n / total) : 1;
+    const filled = Math.round(fraction * width);
+    ctx.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${formatBytes(n)} / ${formatBytes(total)}`);
+  };
+  return {
+    update(n) {
+      const now = Date.now();
+      if (now - last < 100) return;
+      last = now;
+      draw(n);
+    },
+    done() {
+      draw(total);
+      ctx.stderr.write('\n');
+    },
+  };
+}
+
+function sizeOfTree(p: string): number {
+  const st = fs.statSync(p);
+  if (st.isFile()) return st.size;
+  if (!st.isDirectory()) return 0;
+  return fs.readdirSync(p).reduce((n, name) => n + sizeOfTree(path.join(p, name)), 0);
+}
+
+const add: Command = {
+  name: 'blob add',
+  summary: 'add a file or a folder (as a collection) to the local blob store; prints its hash',
+  usage: 'alknet blob add FILE|DIR [--tag NAME] [--json]',
+  async run(ctx) {
+    const { positional, options } = parseArgs(ctx.argv, ['--tag']);
+    if (positional.length !== 1) throw new UsageError('blob add takes one FILE or DIR');
+    const target = path.resolve(positional[0]!);
+    const st = fs.statSync(target, { throwIfNoEntry: false });
+    if (!st) throw new CliError(`${positional[0]}: no such file or folder`);
+    const tag = options.get('--tag');
+    const bar = progressBar(ctx, ctx.stderr.isTTY ? sizeOfTree(target) : 0);
+    const result = await withStore(ctx, async (store) => {
+      if (st.isDirectory()) {
+        const r = await store.addDirectory(target, { tag: typeof tag === 'string' ? tag : undefined, onProgress: (n) => bar.update(n) });
+        return { hash: r.hash, size: r.size, collection: true, files: r.entries.length };
+      }
+      if (!st.isFile()) throw new CliError(`${positional[0]}: not a regular file or folder`);
+      const r = await store.add(target, { tag: typeof tag === 'string' ? tag : path.basename(target), onProgress: (n) => bar.update(n) });
+      return { hash: r.hash, size: r.size, collection: false, files: 1 };
+    });
+    bar.done();
+    ctx.stdout.write(ctx.json ? `${JSON.stringify(result)}\n` : `${result.hash}\n`);
+  },
+};
+
+const ls: Command = {
+  name: 'blob ls',
+  summary: 'list the blobs in the local store (hash, size, complete, tags)',
+  usage: 'alknet blob ls [--json]',
+  async run(ctx) {
+    const { positional } = parseArgs(ctx.argv, []);
+    if (positional.length > 0) throw new UsageError('blob ls takes no arguments');
+    const blobs = await withStore(ctx, async (store) => store.list());
+    if (ctx.json) {
+      ctx.stdout.write(`${JSON.stringify(blobs.map(({ hash, size, complete, tags }) => ({ hash, size, complete, tags })))}\n`);
+      return;
+    }
+    for (const b of blobs) {
+      ctx.stdout.write(`${b.hash}  ${formatBytes(b.size).padStart(10)}  ${b.complete ? 'complete' : `partial ${b.verifiedGroups}/${b.groups}`}${b.tags.length ? `  ${b.tags.join(',')}` : ''}\n`);
+    }
+  },
+};
+
+const get: Command = {
+  name: 'blob get',
+  summary: 'write a blob from the local store to a file (a collection to a folder), or to stdout',
+  usage: 'alknet blob get HASH [-o PATH]',
+  async run(ctx) {
+    const { positional, options } = parseArgs(ctx.argv, ['-o', '--output', '--from']);
+    if (positional.length !== 1) throw new UsageError('blob get takes one HASH');
+    if (options.has('--from')) throw new CliError('blob get --from needs the alknet/blobs protocol, not available yet');
+    const hash = positional[0]!.toLowerCase();
+    if (!/^[0-9a-f]{64}$/.test(hash)) throw new UsageError('HASH is 64 hex characters');
+    const out = options.get('-o') ?? options.get('--output');
+    await withStore(ctx, async (store) => {
+      if (!store.has(hash)) throw new CliError(`blob ${hash} not found in ${ctx.home}`);
+      if (typeof out !== 'string' || out === '-') {
+        for await (const piece of await store.get(hash)) if (!ctx.stdout.write(piece)) await new Promise((r) => ctx.stdout.once('drain', r));
+        return;
+      }
+      const target = path.resolve(out);
+      if (await store.isCollection(hash)) {
+        // A collection becomes a folder; names were checked on decode (relative, no "..").
+        for (const entry of await store.readCollection(hash)) {
+          if (!store.has(entry.hash)) throw new CliError(`collection entry ${entry.name} (${entry.hash}) is not in the store`);
+          const file = path.join(target, ...entry.name.split('/'));
+          await writeBlobFile(store, entry.hash, file);
+        }
+        return;
+      }
+      await writeBlobFile(store, hash, target);
+    });
+  },
+};
+
+/** Writes a blob to `file` atomically (temp beside it, fsync, rename). */
+async function writeBlobFile(store: BlobStore, hash: string, file: string): Promise<void> {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const temp = `${file}.alknet-tmp-${process.pid}`;
+  try {
+    const sink = fs.createWriteStream(temp, { flags: 'wx' });
+    await pipeline(await store.createReadStream(hash), sink);
+    const fd = fs.openSync(temp, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(temp, file);
+  } finally {
+    fs.rmSync(temp, { force: true });
+  }
+}
+
+const tag: Command = {
+  name: 'blob tag',
+  summary: 'name a blob so gc keeps it',
+  usage: 'alknet blob tag NAME HASH',
+  async run(ctx) {
+    const { positional } = parseArgs(ctx.argv, []);
+    if (positional.length !== 2) throw new UsageError('blob tag takes NAME and HASH');
+    await withStore(ctx, (store) => store.tag(positional[0]!, positional[1]!.toLowerCase()));
+  },
+};
+
+const untag: Command = {
+  name: 'blob untag',
+  summary: 'remove a tag',
+  usage: 'alknet blob untag NAME',
+  async run(ctx) {
+    const { positional } = parseArgs(ctx.argv, []);
+    if (positional.length !== 1) throw new UsageError('blob untag takes NAME');
+    if (!(await withStore(ctx, (store) => store.untag(positional[0]!)))) throw new CliError(`no tag ${positional[0]}`);
+  },
+};
+
+const rm: Command = {
+  name: 'blob rm',
+  summary: 'delete a blob and the tags naming it',
+  usage: 'alknet blob rm HASH',
+  async run(ctx) {
+    const { positional } = parseArgs(ctx.argv, []);
+    if (positional.length !== 1) throw new UsageError('blob rm takes one HASH');
+    if (!(await withStore(ctx, (store) => store.delete(positional[0]!.toLowerCase())))) throw new CliError(`blob ${positional[0]} not found`);
+  },
+};
+
+const gc: Command = {
+  name: 'blob gc',
+  summary: 'remove blobs that no tag pins (children of tagged collections are kept)',
+  usage: 'alknet blob gc [--json]',
+  async run(ctx) {
+    const { positional } = parseArgs(ctx.argv, []);
+    if (positional.length > 0) throw new UsageError('blob gc takes no arguments');
+    const result = await withStore(ctx, (store) => store.gc());
+    ctx.stdout.write(ctx.json ? `${JSON.stringify(result)}\n` : `removed ${result.removed.length}, kept ${result.kept}\n`);
+  },
+};
+
+export const commands: Command[] = [add, ls, get, tag, untag, rm, gc];

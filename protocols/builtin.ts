@@ -1,0 +1,7 @@
+// The protocols every node serves. A protocol folder exports its ProtocolSpec; one line here
+// registers it. (Examples and tests pass their own through startNode's `protocols`.)
+import type { ProtocolSpec } from './protocol.ts';
+
+export function builtinProtocols(): ProtocolSpec[] {
+  return [];
+}

@@ -1,0 +1,160 @@
+// Assembles and runs one node: bus, vault, protocol actors (one per registered ALPN) and the
+// listener under the node's supervision tree (supervisors/nodeTree.ts). `alknet node`, `npm start`,
+// the examples and the tests all start a node through here.
+import { createActor, type AnyActorRef } from 'xstate';
+import { createBus, type Bus } from '../bus/index.ts';
+import { loadConfig, type NodeConfig } from '../cli/config.ts';
+import { listenerActorLogic, protocolSystemId } from '../actors/listener/actor.ts';
+import type { Connection } from '../actors/listener/connection.ts';
+import type { Listener } from '../actors/listener/listener.ts';
+import { parseAddress } from '../actors/listener/dial.ts';
+import { vaultMachine } from '../actors/vault/machine.ts';
+import { VAULT_SYSTEM_ID } from '../actors/vault/messages.ts';
+import { ProtocolRegistry } from '../protocols/registry.ts';
+import { protocolActorLogic, type ProtocolSpec, type SessionServices } from '../protocols/protocol.ts';
+import { createNodeTree } from './nodeTree.ts';
+import type { ChildSpec } from './types.ts';
+import { createNodeLogger, type NodeLogger } from './nodeLogger.ts';
+
+export interface StartNodeOptions {
+  home: string;
+  /** Unlocks the vault at start. */
+  passphrase: string;
+  /** host:port; overrides config.toml's `listen`. Port 0 picks a free port (same number for UDP and TCP). */
+  listen?: string;
+  /** Protocols served besides the built-in ones. */
+  protocols?: ProtocolSpec[];
+  /** Defaults to the home folder's config.toml. */
+  config?: NodeConfig;
+  logger?: NodeLogger;
+  /** Passed to createActor (e.g. the inspector's `inspect`). */
+  inspect?: Parameters<typeof createActor>[1] extends infer O ? (O extends { inspect?: infer I } ? I : never) : never;
+}
+
+export interface RunningNode {
+  nodeId: string;
+  host: string;
+  quicPort: number;
+  tcpPort: number;
+  /** host:port of the listener. */
+  address: string;
+  alpns: string[];
+  bus: Bus;
+  root: AnyActorRef;
+  startedAt: number;
+  /** Resolves when the tree has stopped (after stop(), or after it failed for good). */
+  readonly stopped: Promise<void>;
+  /** Stops accepting, drains sessions (config limits.drainMs), shuts the tree down in reverse order. */
+  stop(): Promise<void>;
+}
+
+export async function startNode(options: StartNodeOptions): Promise<RunningNode> {
+  const config = options.config ?? loadConfig(options.home);
+  const { host, port } = parseListen(options.listen ?? config.listen);
+  const log = options.logger ?? createNodeLogger({ level: config.log.level });
+  const bus = createBus({ logger: log });
+  const connections = new Map<string, Connection>();
+
+  const registry = new ProtocolRegistry();
+  for (const spec of options.protocols ?? []) registry.add(spec);
+
+  let nodeId = '';
+  const services: SessionServices = { log, bus, get nodeId() { return nodeId; } } as SessionServices;
+
+  const serviceChildren: ChildSpec[] = [
+    {
+      id: 'vault',
+      systemId: VAULT_SYSTEM_ID,
+      logic: vaultMachine,
+      input: { home: options.home, passphrase: options.passphrase },
+      restart: 'permanent',
+    },
+  ];
+  const protocolChildren: ChildSpec[] = registry.specs().map((spec) => ({
+    id: spec.alpn,
+    systemId: protocolSystemId(spec.alpn),
+    logic: protocolActorLogic(spec),
+    input: { connections, services, drainMs: config.limits.drainMs },
+    restart: 'permanent',
+    shutdownMs: config.limits.drainMs + 1_000,
+  }));
+
+  let listening!: (listener: Listener) => void;
+  const listenerReady = new Promise<Listener>((resolve) => (listening = resolve));
+  let current: Listener | null = null;
+  const listenerChild: ChildSpec = {
+    id: 'listener',
+    systemId: 'listener',
+    logic: listenerActorLogic,
+    input: {
+      bus,
+      host,
+      port,
+      alpns: registry.alpns(),
+      connections,
+      log,
+      limits: config.limits,
+      drainMs: config.limits.drainMs,
+      identity: async () => {
+        const id = await bus.request(VAULT_SYSTEM_ID, 'vault.tlsIdentity', {}, { deadlineMs: 30_000 });
+        nodeId = id.nodeId;
+        return { publicKey: Buffer.from(id.publicKey, 'hex'), privateKey: id.privateKey };
+      },
+      onListening: (listener: Listener) => {
+        current = listener;
+        listening(listener);
+      },
+    },
+    restart: 'permanent',
+    shutdownMs: config.limits.drainMs + 1_000,
+  };
+
+  const tree = createNodeTree({ services: serviceChildren, protocols: protocolChildren, listener: listenerChild });
+  const root = createActor(tree, { input: { bus }, ...(options.inspect ? { inspect: options.inspect } : {}) });
+
+  const stopped = new Promise<void>((resolve, reject) => {
+    root.subscribe({ complete: () => resolve(), error: (err) => reject(err) });
+  });
+  stopped.catch(() => {}); // observed through start failure or the caller's await
+  root.start();
+
+  const listener = await Promise.race([
+    listenerReady,
+    stopped.then(() => {
+      throw new Error('the node stopped before it was listening');
+    }),
+  ]);
+
+  let stopping: Promise<void> | null = null;
+  const node: RunningNode = {
+    nodeId,
+    host,
+    quicPort: listener.quicPort,
+    tcpPort: listener.tcpPort,
+    address: listener.address,
+    alpns: registry.alpns(),
+    bus,
+    root,
+    startedAt: Date.now(),
+    stopped,
+    stop() {
+      stopping ??= (async () => {
+        log.info({}, 'shutting down');
+        root.send({ type: 'supervisor.shutdown' });
+        await stopped.catch(() => {});
+        await current?.close('node stopped').catch(() => {});
+        bus.close();
+        log.info({}, 'stopped');
+      })();
+      return stopping;
+    },
+  };
+  return node;
+}
+
+/** A listen address is a bare host:port (a node id would mean nothing here). */
+export function parseListen(text: string): { host: string; port: number } {
+  const parsed = parseAddress(text);
+  if (parsed.nodeId) throw new Error(`listen address "${text}" must be HOST:PORT, without a node id`);
+  return { host: parsed.host, port: parsed.port };
+}
