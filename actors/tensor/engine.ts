@@ -117,6 +117,10 @@ export class Engine {
     let result: T;
     try {
       result = fn();
+    } catch (err) {
+      // A failed op sequence must not leak what it allocated before failing.
+      for (const t of scope) t.free();
+      throw err;
     } finally {
       this.scopes.pop();
     }

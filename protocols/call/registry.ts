@@ -293,8 +293,8 @@ export class OperationRegistry {
       const expire = () => abort(new CallError('TIMEOUT', `${name} did not finish within its ${deadlineMs} ms deadline`));
       if (deadlineMs <= 0) expire();
       else {
+        // Referenced on purpose: a pending call keeps the process alive until its deadline answers it.
         timer = setTimeout(expire, deadlineMs);
-        timer.unref();
       }
     }
 

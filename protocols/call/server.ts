@@ -130,7 +130,6 @@ class CallStreamSession {
       this.#options.onStreamError?.(new Error(`no call.requested within ${requestTimeoutMs} ms`));
       this.#replyErrorAndFinish(new CallError('TIMEOUT', `no call.requested within ${requestTimeoutMs} ms`));
     }, requestTimeoutMs);
-    this.#requestTimer.unref();
   }
 
   readonly #onData = (chunk: unknown): void => {
@@ -318,7 +317,6 @@ class CallStreamSession {
     if (!stream.writableEnded) stream.end();
     const closeTimeoutMs = this.#options.limits?.closeTimeoutMs ?? 5_000;
     this.#closeTimer = setTimeout(() => stream.destroy(), closeTimeoutMs);
-    this.#closeTimer.unref();
   }
 
   #settle(): void {

@@ -54,4 +54,6 @@ export interface Backend {
   /** Submits queued work (WebGPU: one command encoder per flush). */
   flush(): void;
   destroy(): void;
+  /** Resolves with a reason if the device is lost (not on our own destroy()). */
+  readonly lost?: Promise<string>;
 }

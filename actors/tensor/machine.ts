@@ -1,0 +1,97 @@
+// The tensor actor: owns the engine (and with it the GPU device and every buffer). It starts the
+// engine, watches for device loss and then fails, so that its supervisor restarts it with a fresh
+// device; on stop it destroys the device (the process can then exit).
+import { assign, fromCallback, fromPromise, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
+import { createEngine, type CreateEngineOptions } from './index.ts';
+import type { Engine } from './engine.ts';
+
+export interface TensorActorInput {
+  backend?: CreateEngineOptions['backend'];
+  flags?: string[];
+  /** Called with every handle-owning engine that goes away, so the service can drop its handles. */
+  onEngineGone?: (engine: Engine) => void;
+}
+
+export interface TensorContext {
+  input: TensorActorInput;
+  engine: Engine | null;
+  lostReason: string | null;
+}
+
+export type TensorEvent = { type: 'DEVICE_LOST'; reason: string } | { type: 'STOP' };
+
+export class DeviceLostError extends Error {
+  override name = 'DeviceLostError';
+}
+
+export const tensorMachine = setup({
+  types: {
+    context: {} as TensorContext,
+    events: {} as TensorEvent,
+    input: {} as TensorActorInput,
+  },
+  actors: {
+    startEngine: fromPromise<Engine, TensorActorInput>(({ input }) =>
+      createEngine({ backend: input.backend ?? 'auto', flags: input.flags })),
+    // Lives exactly as long as the engine is in use: its cleanup destroys the device, whether the
+    // actor stopped normally, failed, or was stopped by its parent.
+    watchEngine: fromCallback<TensorEvent, { engine: Engine; onGone?: (e: Engine) => void }>(({ input, sendBack }) => {
+      let active = true;
+      input.engine.backend.lost?.then((reason) => {
+        if (active) sendBack({ type: 'DEVICE_LOST', reason });
+      });
+      return () => {
+        active = false;
+        input.onGone?.(input.engine);
+        input.engine.destroy();
+      };
+    }),
+  },
+  actions: {
+    storeEngine: assign({ engine: (_, engine: Engine) => engine }),
+    dropEngine: assign({ engine: null }),
+    noteLost: assign({ lostReason: (_, reason: string) => reason }),
+    failOnDeviceLost: (_, reason: string) => {
+      // Throwing makes this actor fail: xstate reports it to the parent, the supervisor restarts it.
+      throw new DeviceLostError(`tensor device lost (${reason})`);
+    },
+  },
+}).createMachine({
+  id: 'tensor',
+  context: ({ input }) => ({ input, engine: null, lostReason: null }),
+  initial: 'starting',
+  states: {
+    starting: {
+      invoke: {
+        src: 'startEngine',
+        input: ({ context }) => context.input,
+        onDone: { target: 'ready', actions: { type: 'storeEngine', params: ({ event }) => event.output } },
+        // No onError: a failed start fails the actor, and the supervisor decides.
+      },
+    },
+    ready: {
+      invoke: {
+        src: 'watchEngine',
+        input: ({ context }) => ({ engine: context.engine!, onGone: context.input.onEngineGone }),
+      },
+      on: {
+        DEVICE_LOST: {
+          actions: [
+            { type: 'noteLost', params: ({ event }) => event.reason },
+            { type: 'failOnDeviceLost', params: ({ event }) => event.reason },
+          ],
+        },
+        STOP: { target: 'stopped' },
+      },
+      exit: 'dropEngine',
+    },
+    stopped: { type: 'final' },
+  },
+});
+
+export type TensorActorRef = ActorRefFrom<typeof tensorMachine>;
+
+/** The live engine of a tensor actor, or null while it starts, restarts or after it stopped. */
+export function engineOf(snapshot: SnapshotFrom<typeof tensorMachine>): Engine | null {
+  return snapshot.status === 'active' && snapshot.matches('ready') ? snapshot.context.engine : null;
+}
