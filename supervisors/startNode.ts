@@ -7,7 +7,6 @@ import { loadConfig, type NodeConfig } from '../cli/config.ts';
 import { listenerActorLogic, protocolSystemId } from '../actors/listener/actor.ts';
 import type { Connection } from '../actors/listener/connection.ts';
 import type { Listener } from '../actors/listener/listener.ts';
-import { parseAddress } from '../actors/listener/dial.ts';
 import { vaultMachine } from '../actors/vault/machine.ts';
 import { VAULT_SYSTEM_ID } from '../actors/vault/messages.ts';
 import { ProtocolRegistry } from '../protocols/registry.ts';
@@ -152,9 +151,10 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
   return node;
 }
 
-/** A listen address is a bare host:port (a node id would mean nothing here). */
+/** A listen address is HOST:PORT or [V6]:PORT; port 0 picks a free port. One-line error otherwise. */
 export function parseListen(text: string): { host: string; port: number } {
-  const parsed = parseAddress(text);
-  if (parsed.nodeId) throw new Error(`listen address "${text}" must be HOST:PORT, without a node id`);
-  return { host: parsed.host, port: parsed.port };
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:@\s\[\]]+)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new Error(`listen address "${text.slice(0, 80)}" must be HOST:PORT (port 0 picks a free one)`);
+  return { host: (m[1] ?? m[2])!, port };
 }

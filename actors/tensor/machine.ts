@@ -42,6 +42,7 @@ export const tensorMachine = setup({
       });
       return () => {
         active = false;
+        if (input.engine.isDestroyed) return;
         input.onGone?.(input.engine);
         input.engine.destroy();
       };
@@ -51,8 +52,13 @@ export const tensorMachine = setup({
     storeEngine: assign({ engine: (_, engine: Engine) => engine }),
     dropEngine: assign({ engine: null }),
     noteLost: assign({ lostReason: (_, reason: string) => reason }),
-    failOnDeviceLost: (_, reason: string) => {
-      // Throwing makes this actor fail: xstate reports it to the parent, the supervisor restarts it.
+    failOnDeviceLost: ({ context }, reason: string) => {
+      // Release the dead engine now (an erroring xstate actor does not stop its children first),
+      // then throw: the actor fails, xstate reports it to the parent, the supervisor restarts it.
+      if (context.engine) {
+        context.input.onEngineGone?.(context.engine);
+        context.engine.destroy();
+      }
       throw new DeviceLostError(`tensor device lost (${reason})`);
     },
   },

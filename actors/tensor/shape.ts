@@ -71,3 +71,24 @@ export function checkShape(shape: Shape): void {
     if (!Number.isInteger(d) || d < 0) throw new Error(`bad shape [${shape.join(',')}]: sizes are integers >= 0`);
   }
 }
+
+/**
+ * Merges adjacent dims that every operand walks contiguously (stride[d] = stride[d+1]·shape[d+1]),
+ * so kernels do fewer index divisions: a contiguous [256, 256] add runs as rank 1.
+ */
+export function coalesceDims(shape: Shape, strides: readonly Shape[]): { shape: number[]; strides: number[][] } {
+  const outShape: number[] = [];
+  const outStrides: number[][] = strides.map(() => []);
+  for (let d = 0; d < shape.length; d++) {
+    if (shape[d] === 1 && shape.length > 1) continue; // size-1 dims never move the index
+    const last = outShape.length - 1;
+    if (last >= 0 && strides.every((s, i) => outStrides[i]![last] === s[d]! * shape[d]!)) {
+      outShape[last] = outShape[last]! * shape[d]!;
+      strides.forEach((s, i) => (outStrides[i]![last] = s[d]!));
+    } else {
+      outShape.push(shape[d]!);
+      strides.forEach((s, i) => outStrides[i]!.push(s[d]!));
+    }
+  }
+  return { shape: outShape, strides: outStrides };
+}

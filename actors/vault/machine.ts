@@ -6,7 +6,7 @@ import { assign, fromPromise, setup } from 'xstate';
 import { Value } from '@sinclair/typebox/value';
 import { VaultError, type VaultErrorCode } from './errors.ts';
 import { KeyRing } from './keyRing.ts';
-import { isVaultMessageType, vaultMessages, type VaultMessageType, type VaultRequest } from './messages.ts';
+import { isVaultMessageType, REMOTE_VAULT_MESSAGES, vaultMessages, type VaultMessageType, type VaultRequest } from './messages.ts';
 import { openVaultFile } from './vaultFile.ts';
 import { KEY_PATHS } from './keys.ts';
 
@@ -24,8 +24,8 @@ export interface RequestMeta {
   correlationId: string;
   /** Epoch ms after which the requester has given up. */
   deadline: number;
-  /** Set when the request came from another node over the bridge. */
-  from?: { node: string };
+  /** A local sender's systemId, or `{node}` when the request came from another node over the bridge. */
+  from?: string | { node: string; actor?: string };
 }
 
 export interface VaultRequestEvent<T extends VaultMessageType = VaultMessageType> {
@@ -125,7 +125,8 @@ function fail(event: VaultRequestEvent, code: BusErrorCode, message: string): vo
 }
 
 function isRemote(event: VaultRequestEvent, ownNodeId: string | null): boolean {
-  const node = event.meta?.from?.node;
+  const from = event.meta?.from;
+  const node = typeof from === 'object' && from !== null ? from.node : undefined;
   return node !== undefined && node !== ownNodeId;
 }
 
@@ -222,7 +223,7 @@ export const vaultMachine = setup({
     hasStartPassphrase: ({ context }) => context.passphrase !== null,
     autoLockEnabled: ({ context }) => context.autoLockMs > 0,
     isInvalid: ({ event }) => validationError(ev(event)) !== null,
-    isForbiddenRemote: ({ context, event }) => isRemote(ev(event), context.nodeId) && !vaultMessages[ev(event).type].remote,
+    isForbiddenRemote: ({ context, event }) => isRemote(ev(event), context.nodeId) && !REMOTE_VAULT_MESSAGES.has(ev(event).type),
     isUnlock: ({ event }) => event.type === 'vault.unlock',
     isLock: ({ event }) => event.type === 'vault.lock',
     isStatus: ({ event }) => event.type === 'vault.status',
@@ -329,16 +330,17 @@ export const vaultMachine = setup({
           after: {
             autoLock: { guard: 'autoLockEnabled', target: '#vault.locked' },
           },
+          on: {
+            'vault.*': [
+              { guard: 'isInvalid', actions: 'failInvalid' },
+              { guard: 'isForbiddenRemote', actions: 'failForbidden' },
+              { guard: 'isLock', target: '#vault.locked', actions: 'replyLocked' },
+              // Any request re-enters `active` (not `unlocked`, whose exit wipes the keys),
+              // restarting the idle timer.
+              { target: 'active', reenter: true, actions: 'serve' },
+            ],
+          },
         },
-      },
-      on: {
-        'vault.*': [
-          { guard: 'isInvalid', actions: 'failInvalid' },
-          { guard: 'isForbiddenRemote', actions: 'failForbidden' },
-          { guard: 'isLock', target: 'locked', actions: 'replyLocked' },
-          // Any request re-enters `active`, restarting the idle timer.
-          { target: '.active', reenter: true, actions: 'serve' },
-        ],
       },
     },
   },

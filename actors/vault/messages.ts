@@ -1,11 +1,12 @@
 // The vault's bus messages: request/reply pairs as TypeBox schemas, with which of them another node
 // may send. Requests arrive at the actor with systemId VAULT_SYSTEM_ID.
 //
-// Only three are public (remote: true): status, identity and publicKey. Everything else either
+// Only three are public (REMOTE_VAULT_MESSAGES): status, identity and publicKey. Everything else either
 // returns private key material (tlsIdentity, sshHostKey), a derived secret (sharedSecret, decrypt),
 // or uses the node's keys as an oracle (sign, encrypt), or changes the vault (unlock, lock): local only.
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import { MAX_AT_REST_BYTES } from './atRest.ts';
+import { defineMessages, type MessagesOf } from '../../bus/catalogue.ts';
 
 export const VAULT_SYSTEM_ID = 'vault';
 /** Largest payload vault.sign accepts (sign a digest or a handshake transcript, not a file). */
@@ -30,18 +31,10 @@ export const AtRestEnvelopeSchema = Type.Object(
 
 const Empty = Type.Object({}, { additionalProperties: false });
 
-export interface VaultMessageSpec {
-  request: TSchema;
-  reply: TSchema;
-  /** May a request from another node (meta.from.node) be served? */
-  remote: boolean;
-}
-
-export const vaultMessages = {
+export const vaultMessages = defineMessages({
   'vault.status': {
     request: Empty,
     reply: Type.Object({ state: LockState, nodeId: Type.Optional(NodeIdText), autoLockMs: Type.Optional(Type.Integer({ minimum: 0 })) }),
-    remote: true,
   },
   'vault.identity': {
     request: Empty,
@@ -52,17 +45,14 @@ export const vaultMessages = {
       sshHostPublicKey: Hex32,
       messagingPublicKey: Hex32,
     }),
-    remote: true,
   },
   'vault.publicKey': {
     request: Type.Object({ path: PathText }),
     reply: Type.Object({ path: PathText, publicKey: Hex32 }),
-    remote: true,
   },
   'vault.sign': {
     request: Type.Object({ path: Type.Optional(PathText), data: Type.Uint8Array({ maxByteLength: MAX_SIGN_BYTES }) }),
     reply: Type.Object({ signature: Type.Uint8Array({ minByteLength: 64, maxByteLength: 64 }), publicKey: Hex32 }),
-    remote: false,
   },
   'vault.encrypt': {
     request: Type.Object({
@@ -71,12 +61,10 @@ export const vaultMessages = {
       keyVersion: Type.Optional(KeyVersion),
     }),
     reply: Type.Object({ envelope: AtRestEnvelopeSchema }),
-    remote: false,
   },
   'vault.decrypt': {
     request: Type.Object({ envelope: AtRestEnvelopeSchema, aad: Type.Optional(Type.Uint8Array({ maxByteLength: 64 * 1024 })) }),
     reply: Type.Object({ plaintext: Type.Uint8Array() }),
-    remote: false,
   },
   /** The node identity key for the listener's TLS certificate. Local only: private key bytes. */
   'vault.tlsIdentity': {
@@ -88,7 +76,6 @@ export const vaultMessages = {
       /** PKCS#8 PEM, for node:tls and @peculiar/x509. */
       privateKeyPem: Type.String(),
     }),
-    remote: false,
   },
   /** The SSH host key for the ssh server. Local only: private key bytes. */
   'vault.sshHostKey': {
@@ -101,25 +88,28 @@ export const vaultMessages = {
       /** "ssh-ed25519 AAAA… alknet-<nodeId prefix>" */
       publicKeyOpenSsh: Type.String(),
     }),
-    remote: false,
   },
   /** X25519 agreement with the messaging key, so the msg protocol never holds the private key. */
   'vault.sharedSecret': {
     request: Type.Object({ publicKey: Hex32 }),
     reply: Type.Object({ sharedSecret: Type.Uint8Array({ minByteLength: 32, maxByteLength: 32 }) }),
-    remote: false,
   },
   'vault.unlock': {
     request: Type.Object({ passphrase: Type.String({ minLength: 1, maxLength: 1024 }) }),
     reply: Type.Object({ state: Type.Literal('unlocked'), nodeId: NodeIdText }),
-    remote: false,
   },
   'vault.lock': {
     request: Empty,
     reply: Type.Object({ state: Type.Literal('locked') }),
-    remote: false,
   },
-} as const satisfies Record<string, VaultMessageSpec>;
+});
+
+declare module '../../bus/catalogue.ts' {
+  interface Catalogue extends MessagesOf<typeof vaultMessages> {}
+}
+
+/** The requests another node (meta.from.node) may send: public answers only. */
+export const REMOTE_VAULT_MESSAGES: ReadonlySet<string> = new Set(['vault.status', 'vault.identity', 'vault.publicKey']);
 
 export type VaultMessageType = keyof typeof vaultMessages;
 export type VaultRequest<T extends VaultMessageType> = Static<(typeof vaultMessages)[T]['request']>;

@@ -56,7 +56,7 @@ export function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, tol
   for (let i = 0; i < want.length; i++) {
     const g = got[i]!;
     const w = Math.fround(want[i]!); // expected values are f64 references; compare at f32 precision
-    if (Number.isNaN(w) && Number.isNaN(g)) continue;
+    if ((Number.isNaN(w) && Number.isNaN(g)) || g === w) continue;
     const limit = tol * (1 + Math.abs(w));
     if (!(Math.abs(g - w) <= limit)) {
       assert.fail(`${what}: element ${i} is ${g}, expected ${w} (tolerance ${tol})`);

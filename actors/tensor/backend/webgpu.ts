@@ -4,12 +4,12 @@
 // pipeline per generated kernel, and recycles buffers through a size-bucketed pool.
 import { create } from 'webgpu';
 import { byteSize, f16BitsToF32, f32ToF16Bits, hostArray, type DType, type HostArray } from '../dtype.ts';
-import { numel } from '../shape.ts';
+import { coalesceDims, numel } from '../shape.ts';
 import type { ReduceSpec } from '../ops/specs.ts';
 import type { Backend, BackendInfo, ElementwiseProgram, Storage, View } from './types.ts';
 import { BufferPool } from './pool.ts';
 import {
-  ELEMENTWISE_WG, MM_TILE, elementwiseMeta, elementwiseWgsl, gemvWgsl, matmulMeta, matmulWgsl, reduceMeta, reduceWgsl,
+  ELEMENTWISE_WG, MM_TILING, elementwiseMeta, matmulTile, type MatmulTiling, elementwiseWgsl, gemvWgsl, matmulMeta, matmulWgsl, reduceMeta, reduceWgsl,
 } from '../codegen/wgsl.ts';
 
 const MAP_READ = 1;
@@ -43,6 +43,8 @@ export class WebGpuBackend implements Backend {
   private errors: string[] = [];
   private destroyed = false;
   readonly pool: BufferPool;
+  /** Matmul tile shape (the benchmark tries others). */
+  tiling: MatmulTiling = MM_TILING;
   /** Counters for the benchmark and tests. */
   stats = { dispatches: 0, flushes: 0, pipelines: 0 };
   /** Resolves when the device is lost for any reason other than our own destroy(). */
@@ -207,6 +209,9 @@ export class WebGpuBackend implements Backend {
   elementwise(program: ElementwiseProgram, inputs: readonly View[], out: View): void {
     const n = numel(out.shape);
     if (n === 0) return;
+    const merged = coalesceDims(out.shape, [out.strides, ...inputs.map((v) => v.strides)]);
+    out = { ...out, shape: merged.shape, strides: merged.strides[0]! };
+    inputs = inputs.map((v, i) => ({ ...v, shape: merged.shape, strides: merged.strides[i + 1]! }));
     const rank = out.shape.length;
     const inDtypes = inputs.map((v) => v.dtype);
     const key = `ew:${program.name}:${program.expr}:${inDtypes.join(',')}>${program.outDtype}:r${rank}`;
@@ -262,9 +267,11 @@ export class WebGpuBackend implements Backend {
       v.strides.slice(0, r - 2).every((s) => s % 4 === 0);
     const vecA = aligned(a, a.strides[r - 1]!, a.strides[r - 2]!) && K % 4 === 0;
     const vecB = aligned(b, b.strides[r - 1]!, b.strides[r - 2]!) && N % 4 === 0;
-    const pipeline = this.pipeline(`mm:${a.dtype}:b${batchShape.length}:${vecA ? 'v' : 's'}${vecB ? 'v' : 's'}`,
-      () => matmulWgsl(a.dtype, batchShape.length, vecA, vecB));
-    this.dispatch(pipeline, buffers, 0, batches, [Math.ceil(N / MM_TILE), Math.ceil(M / MM_TILE)]);
+    const t = this.tiling;
+    const { bm, bn } = matmulTile(t);
+    const pipeline = this.pipeline(`mm:${a.dtype}:b${batchShape.length}:${vecA ? 'v' : 's'}${vecB ? 'v' : 's'}:${t.wx}x${t.wy}x${t.rm}x${t.rn}x${t.bk}`,
+      () => matmulWgsl(a.dtype, batchShape.length, vecA, vecB, t));
+    this.dispatch(pipeline, buffers, 0, batches, [Math.ceil(N / bn), Math.ceil(M / bm)]);
   }
 
   private fillZero(out: Storage, dtype: DType, n: number): void {

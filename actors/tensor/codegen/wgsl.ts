@@ -7,9 +7,6 @@ import { initLiteral, parseExpr, toWgsl } from './expr.ts';
 
 export const ELEMENTWISE_WG = 64;
 export const REDUCE_WG = 64;
-/** Tiled matmul: a 64×64 output tile per workgroup of 16×16 threads, 4×4 outputs per thread. */
-export const MM_TILE = 64;
-export const MM_BK = 16;
 
 function enables(dtypes: readonly DType[]): string {
   return dtypes.includes('f16') ? 'enable f16;\n' : '';
@@ -34,7 +31,9 @@ export function elementwiseWgsl(names: readonly string[], expr: string, inDtypes
   const decls = names.map((_, i) => `@group(0) @binding(${i + 1}) var<storage, read> in${i}: array<${inDtypes[i]}>;`);
   let index = '';
   for (let d = r - 1; d >= 0; d--) {
-    index += `  { let n = prm[${1 + d}]; let c = rem % n; rem = rem / n; po += c * prm[${1 + r + d}];`;
+    // The outermost dim needs no modulo: idx < n already bounds it.
+    const coord = d === 0 ? 'let c = rem;' : `let n = prm[${1 + d}]; let c = rem % n; rem = rem / n;`;
+    index += `  { ${coord} po += c * prm[${1 + r + d}];`;
     names.forEach((_, i) => (index += ` p${i} += c * prm[${inBase(i) + d}];`));
     index += ' }\n';
   }
@@ -145,77 +144,98 @@ function batchOffsets(batchRank: number, z: string): string {
   return s;
 }
 
+/** Shape of the tiled matmul: WX×WY threads, each computing RM×RN outputs, K stepped by BK. */
+export interface MatmulTiling { wx: number; wy: number; rm: number; rn: number; bk: number }
+// 8×8 threads × 8×8 outputs (64×64 tile): measured best of several shapes on lavapipe (bench/tensor.ts),
+// and 64 accumulators per thread stays within a real GPU's registers.
+export const MM_TILING: MatmulTiling = { wx: 8, wy: 8, rm: 8, rn: 8, bk: 16 };
+
+export function matmulTile(t: MatmulTiling = MM_TILING): { bm: number; bn: number } {
+  return { bm: t.wy * t.rm, bn: t.wx * t.rn };
+}
+
 /**
- * Tiled matmul in workgroup memory with 4×4 register blocking. `vecA`/`vecB`: the operand's rows are
- * contiguous and 16-byte aligned, so tiles load as vec4; otherwise scalar strided loads (transposed
- * or sliced operands) with the same tiling.
+ * Tiled matmul in workgroup memory with RM×RN register blocking. `vecA`/`vecB`: the operand's rows
+ * are contiguous and 16-byte aligned, so tiles load as vec4; otherwise scalar strided loads
+ * (transposed or sliced operands) with the same tiling. A's tile is stored transposed ([k][m]) so
+ * the inner loop reads both operands as vec4.
  */
-export function matmulWgsl(dtype: DType, batchRank: number, vecA: boolean, vecB: boolean): string {
+export function matmulWgsl(dtype: DType, batchRank: number, vecA: boolean, vecB: boolean, tiling: MatmulTiling = MM_TILING): string {
   const T = dtype;
   const V = `vec4<${T}>`;
+  const { wx, wy, rm, rn, bk } = tiling;
+  const { bm, bn } = matmulTile(tiling);
+  const threads = wx * wy;
+  const am4 = bm / 4;
+  const bn4 = bn / 4;
+  const storeA = (r: string, k: string, v: string): string => `As[(${k}) * ${am4} + (${r}) / 4][(${r}) % 4] = ${v};`;
   const loadA = vecA
-    ? `    { let r = li / 4; let kq = (li % 4) * 4; let gr = row0 + r; let gk = k0 + kq;
+    ? `    for (var i = 0; i < ${(bm * bk) / 4 / threads}; i++) {
+      let e = li + i * ${threads}; let r = e / ${bk / 4}; let kq = (e % ${bk / 4}) * 4; let gr = row0 + r; let gk = k0 + kq;
       var v = ${V}(0.0);
       if (gr < M && gk < K) { v = A4[(ao + gr * am + gk) / 4]; }
-      As[(kq + 0) * 16 + r / 4][r % 4] = v.x; As[(kq + 1) * 16 + r / 4][r % 4] = v.y;
-      As[(kq + 2) * 16 + r / 4][r % 4] = v.z; As[(kq + 3) * 16 + r / 4][r % 4] = v.w; }`
-    : `    for (var i = 0; i < 4; i++) {
-      let e = li + i * 256; let r = e % 64; let kk = e / 64; let gr = row0 + r; let gk = k0 + kk;
+      ${storeA('r', 'kq', 'v.x')} ${storeA('r', 'kq + 1', 'v.y')} ${storeA('r', 'kq + 2', 'v.z')} ${storeA('r', 'kq + 3', 'v.w')}
+    }`
+    : `    for (var i = 0; i < ${(bm * bk) / threads}; i++) {
+      let e = li + i * ${threads}; let r = e % ${bm}; let kk = e / ${bm}; let gr = row0 + r; let gk = k0 + kk;
       var v = ${T}(0.0);
       if (gr < M && gk < K) { v = A[ao + gr * am + gk * ak]; }
-      As[kk * 16 + r / 4][r % 4] = v;
+      ${storeA('r', 'kk', 'v')}
     }`;
   const loadB = vecB
-    ? `    { let kk = li / 16; let cq = (li % 16) * 4; let gk = k0 + kk; let gc = col0 + cq;
+    ? `    for (var i = 0; i < ${(bn * bk) / 4 / threads}; i++) {
+      let e = li + i * ${threads}; let kk = e / ${bn4}; let cq = (e % ${bn4}) * 4; let gk = k0 + kk; let gc = col0 + cq;
       var v = ${V}(0.0);
       if (gk < K && gc < N) { v = B4[(bo + gk * bk + gc) / 4]; }
-      Bs[kk * 16 + cq / 4] = v; }`
-    : `    for (var i = 0; i < 4; i++) {
-      let e = li + i * 256; let c = e % 64; let kk = e / 64; let gk = k0 + kk; let gc = col0 + c;
+      Bs[kk * ${bn4} + cq / 4] = v;
+    }`
+    : `    for (var i = 0; i < ${(bn * bk) / threads}; i++) {
+      let e = li + i * ${threads}; let c = e % ${bn}; let kk = e / ${bn}; let gk = k0 + kk; let gc = col0 + c;
       var v = ${T}(0.0);
       if (gk < K && gc < N) { v = B[bo + gk * bk + gc * bn]; }
-      Bs[kk * 16 + c / 4][c % 4] = v;
+      Bs[kk * ${bn4} + c / 4][c % 4] = v;
     }`;
+  let inner = '';
+  for (let q = 0; q < rm / 4; q++) inner += `      let a${q} = As[kk * ${am4} + ty * ${rm / 4} + ${q}];\n`;
+  for (let p = 0; p < rn / 4; p++) inner += `      let b${p} = Bs[kk * ${bn4} + tx * ${rn / 4} + ${p}];\n`;
+  for (let i = 0; i < rm; i++) {
+    for (let p = 0; p < rn / 4; p++) inner += `      acc${i}_${p} += a${Math.floor(i / 4)}.${'xyzw'[i % 4]} * b${p};\n`;
+  }
+  let accs = '';
+  let writes = '';
+  for (let i = 0; i < rm; i++) {
+    for (let p = 0; p < rn / 4; p++) {
+      accs += `  var acc${i}_${p} = ${V}(0.0);\n`;
+      writes += `  if (r0 + ${i} < M) { let rowc = co + (r0 + ${i}) * N; for (var j = 0; j < 4; j++) { if (c0 + ${p * 4} + j < N) { C[rowc + c0 + ${p * 4} + j] = acc${i}_${p}[j]; } } }\n`;
+    }
+  }
   return `${enables([dtype])}
 @group(0) @binding(0) var<storage, read> prm: array<i32>;
 ${vecA ? `@group(0) @binding(1) var<storage, read> A4: array<${V}>;` : `@group(0) @binding(1) var<storage, read> A: array<${T}>;`}
 ${vecB ? `@group(0) @binding(2) var<storage, read> B4: array<${V}>;` : `@group(0) @binding(2) var<storage, read> B: array<${T}>;`}
 @group(0) @binding(3) var<storage, read_write> C: array<${T}>;
-var<workgroup> As: array<${V}, ${(MM_BK * MM_TILE) / 4}>;
-var<workgroup> Bs: array<${V}, ${(MM_BK * MM_TILE) / 4}>;
+var<workgroup> As: array<${V}, ${(bk * bm) / 4}>;
+var<workgroup> Bs: array<${V}, ${(bk * bn) / 4}>;
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(${wx}, ${wy})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>,
         @builtin(local_invocation_index) lidx: u32) {
   let M = prm[0]; let N = prm[1]; let K = prm[2];
   let am = prm[3]; let ak = prm[4]; let bk = prm[5]; let bn = prm[6];
 ${batchOffsets(batchRank, 'wid.z')}  let li = i32(lidx);
   let tx = i32(lid3.x); let ty = i32(lid3.y);
-  let row0 = i32(wid.y) * 64; let col0 = i32(wid.x) * 64;
-  var acc0 = ${V}(0.0); var acc1 = ${V}(0.0); var acc2 = ${V}(0.0); var acc3 = ${V}(0.0);
-  for (var k0 = 0; k0 < K; k0 += ${MM_BK}) {
+  let row0 = i32(wid.y) * ${bm}; let col0 = i32(wid.x) * ${bn};
+${accs}  for (var k0 = 0; k0 < K; k0 += ${bk}) {
 ${loadA}
 ${loadB}
     workgroupBarrier();
-    for (var kk = 0; kk < ${MM_BK}; kk++) {
-      let a = As[kk * 16 + ty];
-      let b = Bs[kk * 16 + tx];
-      acc0 += a.x * b; acc1 += a.y * b; acc2 += a.z * b; acc3 += a.w * b;
-    }
+    for (var kk = 0; kk < ${bk}; kk++) {
+${inner}    }
     workgroupBarrier();
   }
   let co = i32(wid.z) * M * N;
-  let r0 = row0 + ty * 4; let c0 = col0 + tx * 4;
-  let accs = array<${V}, 4>(acc0, acc1, acc2, acc3);
-  for (var i = 0; i < 4; i++) {
-    let r = r0 + i;
-    if (r < M) {
-      for (var j = 0; j < 4; j++) {
-        if (c0 + j < N) { C[co + r * N + c0 + j] = accs[i][j]; }
-      }
-    }
-  }
-}
+  let r0 = row0 + ty * ${rm}; let c0 = col0 + tx * ${rn};
+${writes}}
 `;
 }
 

@@ -1,0 +1,237 @@
+// The fs actor: opening → ready (→ error, so its supervisor restarts it). It owns one BlobStore and
+// serves the fs.* bus messages: each request runs as a spawned promise actor that answers through
+// event.replyTo exactly once, so slow disk work never blocks the mailbox. At most `maxInFlight`
+// requests run at once; more are answered BUSY. Requests that arrive while the store opens wait
+// (bounded), and are failed UNAVAILABLE if opening fails.
+import { assign, fromCallback, fromPromise, setup, type ActorRefFrom, type AnyActorRef } from 'xstate';
+import { validate } from '../../bus/catalogue.ts';
+import { BusError } from '../../bus/errors.ts';
+import { failWith, type BusRequestEvent } from '../../bus/events.ts';
+import { MAX_FS_BYTES, MAX_LIST, isFsMessageType, type FsMessageType } from './messages.ts';
+import { BlobStore } from './store.ts';
+import type { ByteRange } from './bao.ts';
+
+export type FsRequestEvent = BusRequestEvent<FsMessageType>;
+
+/** Messages another node may send: a blob is readable by whoever names its hash (DESIGN.md). */
+const REMOTE_ALLOWED: ReadonlySet<FsMessageType> = new Set(['fs.stat', 'fs.has', 'fs.missingRanges', 'fs.readBytes']);
+
+export interface FsInput {
+  home: string;
+  /** Requests served at once; more are answered BUSY (default 64). */
+  maxInFlight?: number;
+  /** Requests held while the store opens (default 256). */
+  maxPending?: number;
+  /** Our own node id: a request from it is local, not remote. */
+  nodeId?: string;
+}
+
+/** A request parked while the store opens: snapshots show its type and id, never its payload. */
+export class QueuedFsRequest {
+  constructor(readonly event: FsRequestEvent) {}
+  toJSON(): { type: string; correlationId: string | undefined } {
+    return { type: this.event.type, correlationId: this.event.meta?.correlationId };
+  }
+}
+
+/** The store in the context, shown in snapshots by its folder only. */
+export class StoreRef {
+  constructor(readonly store: BlobStore) {}
+  toJSON(): { root: string } {
+    return { root: this.store.root };
+  }
+}
+
+export interface FsContext {
+  home: string;
+  nodeId: string | undefined;
+  store: StoreRef | null;
+  pending: readonly QueuedFsRequest[];
+  inFlight: number;
+  maxInFlight: number;
+  maxPending: number;
+  served: number;
+  lastError: string | null;
+}
+
+type InternalEvent = { type: 'fs.served' };
+type FsEvent = FsRequestEvent | InternalEvent;
+
+function safely(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // A requester's reply port failing is its problem; the fs actor keeps serving.
+  }
+}
+
+function isRemote(event: FsRequestEvent, nodeId: string | undefined): boolean {
+  const from = event.meta?.from;
+  return typeof from === 'object' && from !== null && from.node !== nodeId;
+}
+
+/**
+ * Runs one fs.* request against the store and returns the reply payload. Throws BusError (or a
+ * BlobStoreError, which is one) for anything the caller should see.
+ */
+export async function handleFsRequest(store: BlobStore, type: FsMessageType, payload: unknown): Promise<unknown> {
+  const checked = validate(type, 'request', payload);
+  if (checked instanceof BusError) throw checked;
+  const p = checked as Record<string, unknown>;
+  switch (type) {
+    case 'fs.stat':
+      return store.stat(p.hash as string);
+    case 'fs.has':
+      return { has: store.has(p.hash as string) };
+    case 'fs.list': {
+      const limit = (p.limit as number | undefined) ?? MAX_LIST;
+      const blobs = store.list({ after: p.after as string | undefined, limit: limit + 1 });
+      return { blobs: blobs.slice(0, limit), more: blobs.length > limit };
+    }
+    case 'fs.tags':
+      return { tags: store.tags() };
+    case 'fs.tag':
+      await store.tag(p.name as string, p.hash as string);
+      return { ok: true };
+    case 'fs.untag':
+      return { removed: await store.untag(p.name as string) };
+    case 'fs.delete':
+      return { removed: await store.delete(p.hash as string) };
+    case 'fs.gc':
+      return store.gc();
+    case 'fs.missingRanges':
+      return { ranges: store.missingRanges(p.hash as string) };
+    case 'fs.addBytes':
+      return store.add(p.bytes as Uint8Array, { tag: p.tag as string | undefined });
+    case 'fs.readBytes':
+      return { bytes: await store.getBytes(p.hash as string, { ranges: p.ranges as ByteRange[] | undefined, maxBytes: MAX_FS_BYTES }) };
+  }
+}
+
+const serveRequest = fromPromise<void, { store: BlobStore; event: FsRequestEvent; parent: AnyActorRef }>(async ({ input }) => {
+  const { store, event, parent } = input;
+  try {
+    if (event.meta?.deadline !== undefined && Date.now() > event.meta.deadline) {
+      safely(() => event.replyTo.fail('TIMEOUT', `${event.type}: the deadline passed before the fs actor served it`));
+      return;
+    }
+    const result = await handleFsRequest(store, event.type, event.payload);
+    safely(() => event.replyTo.reply(result as never));
+  } catch (err) {
+    safely(() => failWith(event, err));
+  } finally {
+    parent.send({ type: 'fs.served' });
+  }
+});
+
+const openStore = fromPromise<BlobStore, { home: string }>(({ input }) => BlobStore.open(input.home));
+
+/** Closes the store when the actor leaves `ready` (stop, restart). */
+const storeCloser = fromCallback<{ type: string }, { store: BlobStore }>(({ input }) => () => {
+  void input.store.close();
+});
+
+export const fsMachine = setup({
+  types: {
+    context: {} as FsContext,
+    input: {} as FsInput,
+    events: {} as FsEvent,
+  },
+  actors: { openStore, serveRequest, storeCloser },
+  guards: {
+    isFsRequest: ({ event }) => isFsMessageType(event.type),
+    forbiddenRemote: ({ context, event }) =>
+      isFsMessageType(event.type) && isRemote(event as FsRequestEvent, context.nodeId) && !REMOTE_ALLOWED.has(event.type),
+    full: ({ context, event }) => isFsMessageType(event.type) && context.inFlight >= context.maxInFlight,
+    isUnknownRequest: ({ event }) => !isFsMessageType(event.type) && typeof (event as { replyTo?: unknown }).replyTo === 'object',
+    pendingFull: ({ context, event }) => isFsMessageType(event.type) && context.pending.length >= context.maxPending,
+  },
+  actions: {
+    rejectForbidden: ({ event }) => {
+      if (event.type === 'fs.served') return;
+      safely(() => event.replyTo.fail('FORBIDDEN', `${event.type} is not served to other nodes`));
+    },
+    rejectBusy: ({ event }) => {
+      if (event.type === 'fs.served') return;
+      safely(() => event.replyTo.fail('BUSY', `fs: too many requests in flight; retry later`));
+    },
+    rejectUnknown: ({ event }) => {
+      const port = (event as { replyTo?: { fail?: unknown } }).replyTo;
+      if (port && typeof port.fail === 'function') safely(() => (event as FsRequestEvent).replyTo.fail('INVALID_INPUT', `fs: unknown message "${String(event.type).slice(0, 64)}"`));
+    },
+    queue: assign({
+      pending: ({ context, event }) => (event.type === 'fs.served' ? context.pending : [...context.pending, new QueuedFsRequest(event)]),
+    }),
+    serve: assign(({ context, event, self, spawn }) => {
+      if (event.type === 'fs.served' || !context.store) return {};
+      spawn('serveRequest', { input: { store: context.store.store, event, parent: self } });
+      return { inFlight: context.inFlight + 1 };
+    }),
+    servePending: assign(({ context, self, spawn }) => {
+      if (!context.store) return {};
+      for (const q of context.pending) spawn('serveRequest', { input: { store: context.store.store, event: q.event, parent: self } });
+      return { inFlight: context.inFlight + context.pending.length, pending: [] };
+    }),
+    served: assign({ inFlight: ({ context }) => Math.max(0, context.inFlight - 1), served: ({ context }) => context.served + 1 }),
+    failPending: ({ context }) => {
+      for (const q of context.pending) safely(() => q.event.replyTo.fail('UNAVAILABLE', `fs: the blob store could not be opened: ${context.lastError ?? 'unknown error'}`));
+    },
+    crash: ({ context }) => {
+      // Thrown on purpose: the supervisor sees xstate.error.actor and restarts the fs actor.
+      throw new Error(`fs: the blob store could not be opened: ${context.lastError ?? 'unknown error'}`);
+    },
+  },
+}).createMachine({
+  id: 'fs',
+  context: ({ input }) => ({
+    home: input.home,
+    nodeId: input.nodeId,
+    store: null,
+    pending: [],
+    inFlight: 0,
+    maxInFlight: input.maxInFlight ?? 64,
+    maxPending: input.maxPending ?? 256,
+    served: 0,
+    lastError: null,
+  }),
+  initial: 'opening',
+  states: {
+    opening: {
+      invoke: {
+        src: 'openStore',
+        input: ({ context }) => ({ home: context.home }),
+        onDone: { target: 'ready', actions: assign({ store: ({ event }) => new StoreRef(event.output) }) },
+        onError: {
+          target: 'failed',
+          actions: assign({ lastError: ({ event }) => (event.error instanceof Error ? event.error.message.split('\n')[0]! : 'unknown error') }),
+        },
+      },
+      on: {
+        '*': [
+          { guard: 'forbiddenRemote', actions: 'rejectForbidden' },
+          { guard: 'pendingFull', actions: 'rejectBusy' },
+          { guard: 'isFsRequest', actions: 'queue' },
+          { guard: 'isUnknownRequest', actions: 'rejectUnknown' },
+        ],
+      },
+    },
+    ready: {
+      entry: 'servePending',
+      invoke: { src: 'storeCloser', input: ({ context }) => ({ store: context.store!.store }) },
+      on: {
+        'fs.served': { actions: 'served' },
+        '*': [
+          { guard: 'forbiddenRemote', actions: 'rejectForbidden' },
+          { guard: 'full', actions: 'rejectBusy' },
+          { guard: 'isFsRequest', actions: 'serve' },
+          { guard: 'isUnknownRequest', actions: 'rejectUnknown' },
+        ],
+      },
+    },
+    failed: {
+      entry: ['failPending', 'crash'],
+    },
+  },
+});
+
+export type FsActorRef = ActorRefFrom<typeof fsMachine>;

@@ -1,0 +1,180 @@
+// Tensor engine benchmark: one run, one table, all on the same adapter and device.
+//   npx tsx bench/tensor.ts [--short] [--peak-gflops N]
+// matmul GFLOP/s at 256/512/1024 for our tiled kernel, a naive one-thread-per-output WGSL kernel
+// and webgpu-torch (handed the same GPUDevice); elementwise GB/s; dispatch overhead per op when
+// batched into one command encoder vs flushed and awaited after every op.
+import { globals } from 'webgpu';
+import { createEngine, type Engine, type Tensor } from '../actors/tensor/index.ts';
+import type { WebGpuBackend } from '../actors/tensor/backend/webgpu.ts';
+
+const args = process.argv.slice(2);
+const short = args.includes('--short');
+const peakIndex = args.indexOf('--peak-gflops');
+const peak = peakIndex >= 0 ? Number(args[peakIndex + 1]) : undefined;
+const sizes = short ? [256, 512] : [256, 512, 1024];
+
+const NAIVE = `
+@group(0) @binding(0) var<storage, read> prm: array<i32>;
+@group(0) @binding(1) var<storage, read> A: array<f32>;
+@group(0) @binding(2) var<storage, read> B: array<f32>;
+@group(0) @binding(3) var<storage, read_write> C: array<f32>;
+@compute @workgroup_size(8, 8)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let n = prm[0];
+  let row = i32(gid.y); let col = i32(gid.x);
+  if (row >= n || col >= n) { return; }
+  var s = 0.0;
+  for (var k = 0; k < n; k++) { s += A[row * n + k] * B[k * n + col]; }
+  C[row * n + col] = s;
+}`;
+
+/** Runs webgpu-torch code inside an error scope, so its validation errors stay its own. */
+async function isolated<T>(device: GPUDevice, fn: () => Promise<T>): Promise<T> {
+  device.pushErrorScope('validation');
+  let result: T;
+  try {
+    result = await fn();
+  } finally {
+    const err = await device.popErrorScope();
+    if (err) throw new Error(err.message.split('\n')[0]);
+  }
+  return result;
+}
+
+async function timed(reps: number, run: () => void | Promise<void>, sync: () => Promise<void>): Promise<number> {
+  await run(); // warm-up: pipeline compilation, pool buckets
+  await sync();
+  const t0 = performance.now();
+  for (let i = 0; i < reps; i++) await run();
+  await sync();
+  return (performance.now() - t0) / reps / 1000;
+}
+
+function fmt(x: number | undefined, digits = 1): string {
+  return x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(digits);
+}
+
+async function main(): Promise<void> {
+  const engine: Engine = await createEngine({ backend: 'webgpu' });
+  const gpu = engine.backend as WebGpuBackend;
+  const sync = (): Promise<void> => gpu.sync();
+  const info = gpu.info();
+  const rows: string[][] = [];
+  console.log(`adapter: ${info.adapter}`);
+
+  // webgpu-torch, given our device through a navigator.gpu stand-in.
+  let torch: typeof import('webgpu-torch') | null = null;
+  let torchNote = '';
+  try {
+    Object.assign(globalThis, globals);
+    const device = gpu.device;
+    const fakeGpu = { requestAdapter: async () => ({ requestDevice: async () => device, features: gpu.adapter.features, limits: gpu.adapter.limits }) };
+    Object.defineProperty(globalThis, 'navigator', { value: { gpu: fakeGpu }, configurable: true, writable: true });
+    const log = console.log;
+    console.log = () => {}; // it logs the whole device object on discovery
+    try {
+      torch = (await import('webgpu-torch')) as typeof import('webgpu-torch');
+      if (!(await torch.initWebGPUAsync())) throw new Error('did not take the device');
+    } finally {
+      console.log = log;
+    }
+  } catch (err) {
+    torch = null;
+    torchNote = ` (webgpu-torch unavailable: ${(err as Error).message.split('\n')[0]})`;
+  }
+
+  for (const n of sizes) {
+    const reps = n >= 1024 ? 2 : n >= 512 ? 3 : 5;
+    const flops = 2 * n ** 3;
+    const a = engine.rand([n, n]);
+    const b = engine.rand([n, n]);
+    const ours = await timed(reps, () => engine.tidy(() => void a.matmul(b)), sync);
+
+    const c = engine.zeros([n, n]);
+    const naiveRun = (): void => gpu.dispatchCustom('bench:naive-mm', NAIVE, Int32Array.from([n]),
+      [a.view().storage, b.view().storage, c.view().storage], Math.ceil(n / 8), Math.ceil(n / 8));
+    const naive = await timed(reps, naiveRun, sync);
+    if (n === sizes[0]) {
+      // The comparison is only fair if both compute the same thing.
+      const ref = a.matmul(b);
+      const [x, y] = [await ref.toArray(), await c.toArray()];
+      const err = Array.from(x).reduce((m, v, i) => Math.max(m, Math.abs(v - y[i]!)), 0);
+      if (err > 1e-2) throw new Error(`naive kernel disagrees with ours (max error ${err})`);
+      ref.free();
+    }
+
+    let torchTime: number | undefined;
+    if (torch) {
+      try {
+        const t = torch;
+        const ta = t.ones([n, n], 'float32', 'webgpu');
+        const tb = t.ones([n, n], 'float32', 'webgpu');
+        torchTime = await isolated(gpu.device, () => timed(reps, () => void ta.mm(tb), sync));
+      } catch (err) {
+        torchNote ||= ` (webgpu-torch failed: ${(err as Error).message.split('\n')[0]})`;
+      }
+    }
+    const gf = (s: number | undefined): number | undefined => (s === undefined ? undefined : flops / s / 1e9);
+    rows.push([`matmul ${n}×${n}`, `${fmt(gf(ours))} GFLOP/s`, `${fmt(gf(naive))} GFLOP/s`,
+      `${fmt(gf(torchTime))} GFLOP/s`, `${fmt(naive / ours)}×${peak ? `, ${fmt((100 * gf(ours)!) / peak)}% of peak` : ''}`]);
+    [a, b, c].forEach((t) => t.free());
+  }
+
+  // Elementwise bandwidth: c = a + b reads 2 and writes 1 float per element.
+  {
+    const n = short ? 1 << 20 : 1 << 22;
+    const a = engine.rand([n]);
+    const b = engine.rand([n]);
+    const s = await timed(short ? 5 : 10, () => engine.tidy(() => void a.add(b)), sync);
+    let torchGbs: number | undefined;
+    if (torch) {
+      try {
+        const ta = torch.ones([n], 'float32', 'webgpu');
+        const tb = torch.ones([n], 'float32', 'webgpu');
+        torchGbs = (12 * n) / (await isolated(gpu.device, () => timed(short ? 5 : 10, () => void ta.add(tb), sync))) / 1e9;
+      } catch (err) {
+        torchGbs = undefined;
+        torchNote += ` (webgpu-torch add failed: ${(err as Error).message})`;
+      }
+    }
+    rows.push([`add ${n} f32`, `${fmt((12 * n) / s / 1e9, 2)} GB/s`, '', `${fmt(torchGbs, 2)} GB/s`, '']);
+    a.free();
+    b.free();
+  }
+
+  // Dispatch overhead: many tiny ops in one encoder vs a flush + wait after each.
+  {
+    const ops = short ? 100 : 300;
+    const x = engine.rand([64]);
+    const batched = await timed(1, () => {
+      const y = engine.tidy(() => {
+        let h: Tensor = x;
+        for (let i = 0; i < ops; i++) h = h.add(1);
+        return h;
+      });
+      y.free();
+    }, sync);
+    const unbatched = await timed(1, async () => {
+      for (let i = 0; i < ops; i++) {
+        engine.tidy(() => void x.add(1));
+        await sync();
+      }
+    }, sync);
+    rows.push([`dispatch overhead (${ops} tiny ops)`, `${fmt((batched / ops) * 1e6)} µs/op batched`,
+      `${fmt((unbatched / ops) * 1e6)} µs/op unbatched`, '', `${fmt(unbatched / batched)}× less with batching`]);
+    x.free();
+  }
+
+  const header = ['benchmark', 'alknet (ours)', 'naive WGSL', `webgpu-torch`, 'ours vs naive'];
+  const table = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...table.map((r) => (r[i] ?? '').length)));
+  for (const [i, r] of table.entries()) {
+    console.log(`| ${r.map((c, j) => c.padEnd(widths[j]!)).join(' | ')} |`);
+    if (i === 0) console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  }
+  if (torchNote) console.log(torchNote.trim());
+  engine.destroy();
+  delete (globalThis as { navigator?: unknown }).navigator;
+}
+
+await main();
