@@ -97,7 +97,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
       identity: async () => {
         const id = await bus.request(VAULT_SYSTEM_ID, 'vault.tlsIdentity', {}, { deadlineMs: 30_000 });
         nodeId = id.nodeId;
-        return { publicKey: Buffer.from(id.publicKey, 'hex'), privateKey: id.privateKey };
+        return { publicKey: Buffer.from(id.publicKey, "hex"), privateKey: id.privateKey };
       },
       onListening: (listener: Listener) => {
         current = listener;

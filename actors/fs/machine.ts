@@ -55,7 +55,7 @@ export interface FsContext {
 }
 
 type InternalEvent = { type: 'fs.served' };
-type FsEvent = FsRequestEvent | InternalEvent;
+type FsEvent = FsRequestEvent | InternalEvent | { type: 'shutdown' };
 
 function safely(fn: () => void): void {
   try {
@@ -148,11 +148,11 @@ export const fsMachine = setup({
   },
   actions: {
     rejectForbidden: ({ event }) => {
-      if (event.type === 'fs.served') return;
+      if (!('replyTo' in event)) return;
       safely(() => event.replyTo.fail('FORBIDDEN', `${event.type} is not served to other nodes`));
     },
     rejectBusy: ({ event }) => {
-      if (event.type === 'fs.served') return;
+      if (!('replyTo' in event)) return;
       safely(() => event.replyTo.fail('BUSY', `fs: too many requests in flight; retry later`));
     },
     rejectUnknown: ({ event }) => {
@@ -160,10 +160,10 @@ export const fsMachine = setup({
       if (port && typeof port.fail === 'function') safely(() => (event as FsRequestEvent).replyTo.fail('INVALID_INPUT', `fs: unknown message "${String(event.type).slice(0, 64)}"`));
     },
     queue: assign({
-      pending: ({ context, event }) => (event.type === 'fs.served' ? context.pending : [...context.pending, new QueuedFsRequest(event)]),
+      pending: ({ context, event }) => (!('replyTo' in event) ? context.pending : [...context.pending, new QueuedFsRequest(event)]),
     }),
     serve: assign(({ context, event, self, spawn }) => {
-      if (event.type === 'fs.served' || !context.store) return {};
+      if (!('replyTo' in event) || !context.store) return {};
       spawn('serveRequest', { input: { store: context.store.store, event, parent: self } });
       return { inFlight: context.inFlight + 1 };
     }),
@@ -195,7 +195,10 @@ export const fsMachine = setup({
     lastError: null,
   }),
   initial: 'opening',
+  // The supervisor's graceful stop: the store closes with the `ready` state's closer.
+  on: { shutdown: '.stopped' },
   states: {
+    stopped: { type: 'final' },
     opening: {
       invoke: {
         src: 'openStore',
@@ -207,6 +210,7 @@ export const fsMachine = setup({
         },
       },
       on: {
+        shutdown: '#fs.stopped',
         '*': [
           { guard: 'forbiddenRemote', actions: 'rejectForbidden' },
           { guard: 'pendingFull', actions: 'rejectBusy' },
@@ -220,6 +224,7 @@ export const fsMachine = setup({
       invoke: { src: 'storeCloser', input: ({ context }) => ({ store: context.store!.store }) },
       on: {
         'fs.served': { actions: 'served' },
+        shutdown: '#fs.stopped',
         '*': [
           { guard: 'forbiddenRemote', actions: 'rejectForbidden' },
           { guard: 'full', actions: 'rejectBusy' },

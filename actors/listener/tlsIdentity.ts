@@ -51,7 +51,7 @@ export function ed25519PublicKeyObject(publicKey: Uint8Array): KeyObject {
 }
 
 function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
-  return bytes.slice().buffer as ArrayBuffer;
+  return new Uint8Array(bytes).buffer as ArrayBuffer; // a copy: Buffer#slice would be a view of a shared pool
 }
 
 /**

@@ -18,7 +18,8 @@ export interface TensorContext {
   lostReason: string | null;
 }
 
-export type TensorEvent = { type: 'DEVICE_LOST'; reason: string } | { type: 'STOP' };
+/** STOP and the supervisor's `shutdown` both end the actor (its cleanup destroys the device). */
+export type TensorEvent = { type: 'DEVICE_LOST'; reason: string } | { type: 'STOP' } | { type: 'shutdown' };
 
 export class DeviceLostError extends Error {
   override name = 'DeviceLostError';
@@ -66,6 +67,7 @@ export const tensorMachine = setup({
   id: 'tensor',
   context: ({ input }) => ({ input, engine: null, lostReason: null }),
   initial: 'starting',
+  on: { shutdown: '.stopped' },
   states: {
     starting: {
       invoke: {
@@ -88,6 +90,7 @@ export const tensorMachine = setup({
           ],
         },
         STOP: { target: 'stopped' },
+        shutdown: { target: 'stopped' },
       },
       exit: 'dropEngine',
     },

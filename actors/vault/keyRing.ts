@@ -98,7 +98,7 @@ export class KeyRing implements AtRestKeyring {
     return {
       nodeId: this.nodeId,
       publicKey: hex(identity.publicKey),
-      privateKey: identity.privateKey.slice(),
+      privateKey: new Uint8Array(identity.privateKey),
       privateKeyPem: ed25519PrivateKeyPem(identity.privateKey),
     };
   }
@@ -109,7 +109,7 @@ export class KeyRing implements AtRestKeyring {
     const comment = `alknet-${this.nodeId.slice(0, 12)}`;
     return {
       publicKey: hex(sshHost.publicKey),
-      privateKey: sshHost.privateKey.slice(),
+      privateKey: new Uint8Array(sshHost.privateKey),
       privateKeyOpenSsh: openSshPrivateKey(sshHost.privateKey, sshHost.publicKey, comment),
       publicKeyOpenSsh: openSshPublicKey(sshHost.publicKey, comment),
     };

@@ -196,7 +196,8 @@ function serve(ring: KeyRing, context: VaultContext, event: VaultRequestEvent): 
   safely(() => event.replyTo.reply(result));
 }
 
-type VaultEvent = VaultRequestEvent;
+/** Requests by message, and the supervisor's graceful stop. */
+type VaultEvent = VaultRequestEvent | { type: 'shutdown' };
 const ev = (e: unknown): VaultRequestEvent => e as VaultRequestEvent;
 
 // ------------------------------------------------------------------------------------------- machine
@@ -287,7 +288,10 @@ export const vaultMachine = setup({
     lastError: null,
   }),
   initial: 'starting',
+  // The supervisor's graceful stop: leave every state (unlocked's exit wipes the keys) and end.
+  on: { shutdown: '.stopped' },
   states: {
+    stopped: { type: 'final' },
     starting: {
       always: [{ guard: 'hasStartPassphrase', target: 'unlocking' }, { target: 'locked' }],
     },
