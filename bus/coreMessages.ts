@@ -31,6 +31,10 @@ export const coreMessages = defineMessages({
       remote: Remote,
     }),
   },
+  /** The last open connection of a peer closed (services drop what that peer held). Event. */
+  'peer.disconnected': {
+    request: T.Object({ nodeId: Peer.properties.nodeId }),
+  },
   /** A connection ended (by either side, or refused). Event. */
   'connection.closed': {
     request: T.Object({

@@ -10,10 +10,32 @@ import type { Listener } from '../actors/listener/listener.ts';
 import { vaultMachine } from '../actors/vault/machine.ts';
 import { VAULT_SYSTEM_ID } from '../actors/vault/messages.ts';
 import { ProtocolRegistry } from '../protocols/registry.ts';
-import { protocolActorLogic, type ProtocolSpec, type SessionServices } from '../protocols/protocol.ts';
+import { protocolActorLogic, type ProtocolSpec } from '../protocols/protocol.ts';
 import { createNodeTree } from './nodeTree.ts';
 import type { ChildSpec } from './types.ts';
 import { createNodeLogger, type NodeLogger } from './nodeLogger.ts';
+import { describeTree, type TreeNode } from './describeTree.ts';
+import { fsMachine } from '../actors/fs/machine.ts';
+import { FS_SYSTEM_ID } from '../actors/fs/messages.ts';
+import { tensorMachine } from '../actors/tensor/machine.ts';
+import { OperationRegistry } from '../protocols/call/registry.ts';
+import { createNodeActorsOperation, createNodeInfoOperation, createServiceOperations, type ActorTreeNode } from '../protocols/call/builtins.ts';
+import { PeerList } from '../protocols/call/peerList.ts';
+import { callProtocol, type CallServices } from '../protocols/call/protocol.ts';
+import { createRequire } from 'node:module';
+
+const VERSION: string = createRequire(import.meta.url)('../package.json').version;
+
+/** describeTree's shape → the node/actors operation's shape. */
+function toActorTree(node: TreeNode): ActorTreeNode {
+  return {
+    id: node.id,
+    ...(node.systemId ? { systemId: node.systemId } : {}),
+    status: node.state.status,
+    ...(node.state.value !== undefined ? { state: node.state.value } : {}),
+    children: node.children.map(toActorTree),
+  };
+}
 
 export interface StartNodeOptions {
   home: string;
@@ -26,6 +48,8 @@ export interface StartNodeOptions {
   /** Defaults to the home folder's config.toml. */
   config?: NodeConfig;
   logger?: NodeLogger;
+  /** The tensor engine's backend; false runs the node without the tensor service. Default 'auto'. */
+  tensor?: 'auto' | 'webgpu' | 'js' | false;
   /** Passed to createActor (e.g. the inspector's `inspect`). */
   inspect?: Parameters<typeof createActor>[1] extends infer O ? (O extends { inspect?: infer I } ? I : never) : never;
 }
@@ -39,6 +63,7 @@ export interface RunningNode {
   address: string;
   alpns: string[];
   bus: Bus;
+  operations: OperationRegistry;
   root: AnyActorRef;
   startedAt: number;
   /** Resolves when the tree has stopped (after stop(), or after it failed for good). */
@@ -54,11 +79,30 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
   const bus = createBus({ logger: log });
   const connections = new Map<string, Connection>();
 
-  const registry = new ProtocolRegistry();
+  const registry = new ProtocolRegistry().add(callProtocol());
   for (const spec of options.protocols ?? []) registry.add(spec);
 
+  const operations = new OperationRegistry({ onInternalError: (err) => log.warn({ error: err instanceof Error ? err.message : String(err) }, 'operation failed') });
+  const peers = new PeerList(options.home, { onError: (err) => log.warn({ error: err.message }, 'peers.toml not reloaded') });
+  const startedAt = Date.now();
   let nodeId = '';
-  const services: SessionServices = { log, bus, get nodeId() { return nodeId; } } as SessionServices;
+  let address = '';
+  let root: AnyActorRef | null = null;
+  operations.register([
+    ...createServiceOperations(operations),
+    createNodeInfoOperation(() => ({ nodeId, version: VERSION, uptimeMs: Date.now() - startedAt, alpns: registry.alpns(), listen: { quic: address, tcp: address } })),
+    createNodeActorsOperation(() => toActorTree(describeTree(root!))),
+  ], 'node');
+
+  const services: CallServices = {
+    log,
+    bus,
+    operations,
+    peers,
+    get nodeId() {
+      return nodeId;
+    },
+  };
 
   const serviceChildren: ChildSpec[] = [
     {
@@ -68,7 +112,12 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
       input: { home: options.home, passphrase: options.passphrase },
       restart: 'permanent',
     },
+    { id: 'fs', systemId: FS_SYSTEM_ID, logic: fsMachine, input: { home: options.home, operations }, restart: 'permanent' },
   ];
+  const tensorBackend = options.tensor ?? 'auto';
+  if (tensorBackend !== false) {
+    serviceChildren.push({ id: 'tensor', systemId: 'tensor', logic: tensorMachine, input: { backend: tensorBackend, operations, events: bus }, restart: 'permanent' });
+  }
   const protocolChildren: ChildSpec[] = registry.specs().map((spec) => ({
     id: spec.alpn,
     systemId: protocolSystemId(spec.alpn),
@@ -109,13 +158,14 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
   };
 
   const tree = createNodeTree({ services: serviceChildren, protocols: protocolChildren, listener: listenerChild });
-  const root = createActor(tree, { input: { bus }, ...(options.inspect ? { inspect: options.inspect } : {}) });
+  const rootActor = createActor(tree, { input: { bus }, ...(options.inspect ? { inspect: options.inspect } : {}) });
 
   const stopped = new Promise<void>((resolve, reject) => {
-    root.subscribe({ complete: () => resolve(), error: (err) => reject(err) });
+    rootActor.subscribe({ complete: () => resolve(), error: (err) => reject(err) });
   });
   stopped.catch(() => {}); // observed through start failure or the caller's await
-  root.start();
+  root = rootActor;
+  rootActor.start();
 
   const listener = await Promise.race([
     listenerReady,
@@ -124,6 +174,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     }),
   ]);
 
+  address = listener.address;
   let stopping: Promise<void> | null = null;
   const node: RunningNode = {
     nodeId,
@@ -133,13 +184,14 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     address: listener.address,
     alpns: registry.alpns(),
     bus,
-    root,
-    startedAt: Date.now(),
+    operations,
+    root: rootActor,
+    startedAt,
     stopped,
     stop() {
       stopping ??= (async () => {
         log.info({}, 'shutting down');
-        root.send({ type: 'supervisor.shutdown' });
+        rootActor.send({ type: 'supervisor.shutdown' });
         await stopped.catch(() => {});
         await current?.close('node stopped').catch(() => {});
         bus.close();

@@ -10,6 +10,8 @@ import { failWith, type BusRequestEvent } from '../../bus/events.ts';
 import { MAX_FS_BYTES, MAX_LIST, isFsMessageType, type FsMessageType } from './messages.ts';
 import { BlobStore } from './store.ts';
 import type { ByteRange } from './bao.ts';
+import { fsOperations } from './operations.ts';
+import type { OperationSpec } from '../../protocols/call/registry.ts';
 
 export type FsRequestEvent = BusRequestEvent<FsMessageType>;
 
@@ -24,6 +26,13 @@ export interface FsInput {
   maxPending?: number;
   /** Our own node id: a request from it is local, not remote. */
   nodeId?: string;
+  /** The node's operation registry: the blobs/* operations are registered while the store is open. */
+  operations?: OperationRegistrar;
+}
+
+/** What the fs actor needs of the call registry (protocols/call/registry.ts fits). */
+export interface OperationRegistrar {
+  register(specs: OperationSpec[], owner?: string): () => void;
 }
 
 /** A request parked while the store opens: snapshots show its type and id, never its payload. */
@@ -52,6 +61,7 @@ export interface FsContext {
   maxPending: number;
   served: number;
   lastError: string | null;
+  operations: OperationRegistrar | undefined;
 }
 
 type InternalEvent = { type: 'fs.served' };
@@ -131,13 +141,18 @@ const storeCloser = fromCallback<{ type: string }, { store: BlobStore }>(({ inpu
   void input.store.close();
 });
 
+/** Registers the blobs/* operations while the store is open; they leave the registry with it. */
+const operationsRegistration = fromCallback<{ type: string }, { store: BlobStore; operations?: OperationRegistrar }>(({ input }) =>
+  input.operations ? input.operations.register(fsOperations(input.store), 'fs') : undefined,
+);
+
 export const fsMachine = setup({
   types: {
     context: {} as FsContext,
     input: {} as FsInput,
     events: {} as FsEvent,
   },
-  actors: { openStore, serveRequest, storeCloser },
+  actors: { openStore, serveRequest, storeCloser, operationsRegistration },
   guards: {
     isFsRequest: ({ event }) => isFsMessageType(event.type),
     forbiddenRemote: ({ context, event }) =>
@@ -193,6 +208,7 @@ export const fsMachine = setup({
     maxPending: input.maxPending ?? 256,
     served: 0,
     lastError: null,
+    operations: input.operations,
   }),
   initial: 'opening',
   // The supervisor's graceful stop: the store closes with the `ready` state's closer.
@@ -221,7 +237,10 @@ export const fsMachine = setup({
     },
     ready: {
       entry: 'servePending',
-      invoke: { src: 'storeCloser', input: ({ context }) => ({ store: context.store!.store }) },
+      invoke: [
+        { src: 'storeCloser', input: ({ context }) => ({ store: context.store!.store }) },
+        { src: 'operationsRegistration', input: ({ context }) => ({ store: context.store!.store, operations: context.operations }) },
+      ],
       on: {
         'fs.served': { actions: 'served' },
         shutdown: '#fs.stopped',

@@ -61,6 +61,8 @@ export function routeConnection(input: ListenerActorInput, conn: Connection): vo
     connections.delete(conn.id);
     log.info({ connId: conn.id, alpn: conn.alpn, reason }, 'connection closed');
     bus.publish('connection.closed', { connId: conn.id, reason: reason.slice(0, 1024) });
+    const nodeId = conn.peer?.nodeId;
+    if (nodeId && ![...connections.values()].some((c) => c.peer?.nodeId === nodeId)) bus.publish('peer.disconnected', { nodeId });
   });
   const payload = { connId: conn.id, alpn: conn.alpn, transport: conn.transport, peer, remote: conn.remote };
   log.info(fields, 'connection accepted');

@@ -4,13 +4,32 @@
 import { assign, fromCallback, fromPromise, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
 import { createEngine, type CreateEngineOptions } from './index.ts';
 import type { Engine } from './engine.ts';
+import { tensorOperations } from './operations.ts';
+import type { OperationSpec } from '../../protocols/call/registry.ts';
 
 export interface TensorActorInput {
   backend?: CreateEngineOptions['backend'];
   flags?: string[];
   /** Called with every handle-owning engine that goes away, so the service can drop its handles. */
   onEngineGone?: (engine: Engine) => void;
+  /** The node's operation registry: tensor/* are registered while the engine is ready. */
+  operations?: { register(specs: OperationSpec[], owner?: string): () => void };
+  /** Where `peer.disconnected` is published: a peer's handles are freed when its last connection closes. */
+  events?: { subscribe(type: 'peer.disconnected', handler: (payload: { nodeId: string }) => void): () => void };
 }
+
+/** Registers tensor/* for the live engine; on exit unregisters them and frees every handle. */
+const serveOperations = fromCallback<{ type: string }, { engine: Engine; input: TensorActorInput }>(({ input: { engine, input } }) => {
+  if (!input.operations) return undefined;
+  const service = tensorOperations(engine);
+  const unregister = input.operations.register(service.operations, 'tensor');
+  const unsubscribe = input.events?.subscribe('peer.disconnected', ({ nodeId }) => service.freeOwner(nodeId));
+  return () => {
+    unsubscribe?.();
+    unregister();
+    service.freeAll();
+  };
+});
 
 export interface TensorContext {
   input: TensorActorInput;
@@ -32,6 +51,7 @@ export const tensorMachine = setup({
     input: {} as TensorActorInput,
   },
   actors: {
+    serveOperations,
     startEngine: fromPromise<Engine, TensorActorInput>(({ input }) =>
       createEngine({ backend: input.backend ?? 'auto', flags: input.flags })),
     // Lives exactly as long as the engine is in use: its cleanup destroys the device, whether the
@@ -78,10 +98,10 @@ export const tensorMachine = setup({
       },
     },
     ready: {
-      invoke: {
-        src: 'watchEngine',
-        input: ({ context }) => ({ engine: context.engine!, onGone: context.input.onEngineGone }),
-      },
+      invoke: [
+        { src: 'watchEngine', input: ({ context }) => ({ engine: context.engine!, onGone: context.input.onEngineGone }) },
+        { src: 'serveOperations', input: ({ context }) => ({ engine: context.engine!, input: context.input }) },
+      ],
       on: {
         DEVICE_LOST: {
           actions: [
