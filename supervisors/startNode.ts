@@ -22,6 +22,8 @@ import { OperationRegistry } from '../protocols/call/registry.ts';
 import { createNodeActorsOperation, createNodeInfoOperation, createServiceOperations, type ActorTreeNode } from '../protocols/call/builtins.ts';
 import { PeerList } from '../protocols/call/peerList.ts';
 import { callProtocol, type CallServices } from '../protocols/call/protocol.ts';
+import { busRequestOperation, createRemoteTransport } from '../protocols/call/remoteBus.ts';
+import path from 'node:path';
 import { createRequire } from 'node:module';
 
 const VERSION: string = createRequire(import.meta.url)('../package.json').version;
@@ -92,7 +94,9 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     ...createServiceOperations(operations),
     createNodeInfoOperation(() => ({ nodeId, version: VERSION, uptimeMs: Date.now() - startedAt, alpns: registry.alpns(), listen: { quic: address, tcp: address } })),
     createNodeActorsOperation(() => toActorTree(describeTree(root!))),
+    busRequestOperation(bus),
   ], 'node');
+  let remote = null as ReturnType<typeof createRemoteTransport> | null;
 
   const services: CallServices = {
     log,
@@ -194,6 +198,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
         rootActor.send({ type: 'supervisor.shutdown' });
         await stopped.catch(() => {});
         await current?.close('node stopped').catch(() => {});
+        await remote?.close().catch(() => {});
         bus.close();
         log.info({}, 'stopped');
       })();

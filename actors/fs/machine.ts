@@ -15,7 +15,7 @@ import type { OperationSpec } from '../../protocols/call/registry.ts';
 
 export type FsRequestEvent = BusRequestEvent<FsMessageType>;
 
-/** Messages another node may send: a blob is readable by whoever names its hash (DESIGN.md). */
+/** Messages another node may send: a blob is readable by whoever names its hash (DESIGN.md). Never fs.store. */
 const REMOTE_ALLOWED: ReadonlySet<FsMessageType> = new Set(['fs.stat', 'fs.has', 'fs.missingRanges', 'fs.readBytes']);
 
 export interface FsInput {
@@ -115,6 +115,9 @@ export async function handleFsRequest(store: BlobStore, type: FsMessageType, pay
       return store.add(p.bytes as Uint8Array, { tag: p.tag as string | undefined });
     case 'fs.readBytes':
       return { bytes: await store.getBytes(p.hash as string, { ranges: p.ranges as ByteRange[] | undefined, maxBytes: MAX_FS_BYTES }) };
+    case 'fs.store':
+      // Local only: REMOTE_ALLOWED leaves it out, so a request from another node is FORBIDDEN.
+      return { store };
   }
 }
 

@@ -3,6 +3,7 @@
 // large content moves through the alknet/blobs protocol, which uses the store's streams.
 import { Type as T } from '@sinclair/typebox';
 import { defineMessages, type MessagesOf } from '../../bus/catalogue.ts';
+import type { BlobStore } from './store.ts';
 
 export const FS_SYSTEM_ID = 'fs';
 /** Largest content fs.addBytes accepts and fs.readBytes returns (within the bus's 16 MiB frame). */
@@ -48,6 +49,12 @@ export const fsMessages = defineMessages({
     request: T.Object({ hash: HashText, ranges: T.Optional(Ranges) }, { additionalProperties: false }),
     reply: T.Object({ bytes: T.Uint8Array({ maxByteLength: MAX_FS_BYTES }) }),
   },
+  /**
+   * LOCAL ONLY (never served to another node, see REMOTE_ALLOWED in machine.ts): the open BlobStore,
+   * so the alknet/blobs provider streams verified slices from its files without a bus hop per piece.
+   * The handle is valid while the fs actor is `ready`; ask again after a restart.
+   */
+  'fs.store': { request: T.Object({}, { additionalProperties: false }), reply: T.Object({ store: T.Unsafe<BlobStore>(T.Any()) }) },
 });
 
 declare module '../../bus/catalogue.ts' {

@@ -9,4 +9,5 @@ export const commandFiles: CommandFile[] = [
   async () => (await import('./node.ts')).commands, // node, connect
   async () => (await import('./peer.ts')).commands, // peer add|ls|rm
   async () => (await import('./blob.ts')).commands, // blob add|ls|get|tag|untag|rm|gc
+  async () => (await import('./call.ts')).commands, // call, ops, token create|ls|rm
 ];

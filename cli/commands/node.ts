@@ -4,6 +4,7 @@ import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CliError, UsageError, type Command, type CommandContext } from '../command.ts';
 import { writeFileAtomic } from '../../actors/vault/atomicFile.ts';
+import { optionalIdentity } from '../identity.ts';
 
 function parse(ctx: CommandContext, options: NonNullable<ParseArgsConfig['options']>) {
   try {
@@ -133,23 +134,6 @@ async function runConnect(ctx: CommandContext): Promise<number> {
   });
   await conn.close('done').catch(() => {});
   return 0;
-}
-
-/** The node's own key when the vault can be unlocked without a prompt; otherwise connect anonymously. */
-async function optionalIdentity(ctx: CommandContext) {
-  const { vaultExists, openVaultFile } = await import('../../actors/vault/vaultFile.ts');
-  if (!vaultExists(ctx.home)) return undefined;
-  let passphrase: string | undefined = ctx.env.ALKNET_PASSPHRASE;
-  if (passphrase === undefined && ctx.passphraseFile) passphrase = fs.readFileSync(ctx.passphraseFile, 'utf8').split('\n')[0];
-  if (passphrase === undefined) return undefined;
-  const { nodeKeys } = await import('../../actors/vault/keys.ts');
-  const secret = await openVaultFile(ctx.home, passphrase);
-  try {
-    const keys = nodeKeys(secret.seed);
-    return { publicKey: keys.identity.publicKey, privateKey: keys.identity.privateKey };
-  } finally {
-    secret.wipe();
-  }
 }
 
 export const commands: Command[] = [

@@ -1,0 +1,169 @@
+// `alknet call ADDR OPERATION [JSON]`, `alknet ops ADDR`, and `alknet token create|ls|rm`.
+import path from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { CliError, UsageError, type Command, type CommandContext } from '../command.ts';
+import { optionalIdentity } from '../identity.ts';
+
+function parse(ctx: CommandContext, options: NonNullable<ParseArgsConfig['options']>) {
+  try {
+    return parseArgs({ args: ctx.argv, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message.split('\n')[0]!);
+  }
+}
+
+const CLIENT_FLAGS = {
+  tls: { type: 'boolean' },
+  token: { type: 'string' },
+  timeout: { type: 'string' },
+} as const;
+
+async function openClient(ctx: CommandContext, address: string, values: { tls?: boolean; token?: string }) {
+  const { connect } = await import('../../protocols/call/connect.ts');
+  const identity = await optionalIdentity(ctx);
+  try {
+    return await connect(address, {
+      transport: values.tls ? 'tls' : 'quic',
+      knownNodesPath: path.join(ctx.home, 'known_nodes'),
+      ...(identity ? { identity } : {}),
+      ...(values.token ? { authToken: values.token } : (ctx.env.ALKNET_TOKEN ? { authToken: ctx.env.ALKNET_TOKEN } : {})),
+    });
+  } catch (err) {
+    throw new CliError(`cannot reach ${address}: ${(err as Error).message}`);
+  }
+}
+
+/** A call error prints as `CODE: message` (exit 1), as DESIGN.md's CLI promises. */
+function callFailure(err: unknown): CliError {
+  const e = err as { code?: string; message?: string };
+  return new CliError(e.code ? `${e.code}: ${e.message}` : (e.message ?? String(err)));
+}
+
+function deadline(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = Number(text);
+  if (!Number.isFinite(ms) || ms <= 0) throw new UsageError(`--timeout "${text}" must be milliseconds > 0`);
+  return ms;
+}
+
+async function runCall(ctx: CommandContext): Promise<number> {
+  const { values, positionals } = parse(ctx, { ...CLIENT_FLAGS, subscribe: { type: 'boolean' } });
+  if (positionals.length < 2 || positionals.length > 3) throw new UsageError('call takes ADDR OPERATION [JSON]');
+  const [address, operation, json] = positionals as [string, string, string | undefined];
+  let input: unknown = {};
+  if (json !== undefined) {
+    try {
+      input = JSON.parse(json === '-' ? await readStdin(ctx) : json);
+    } catch (err) {
+      throw new UsageError(`the input is not JSON: ${(err as Error).message}`);
+    }
+  }
+  const client = await openClient(ctx, address, values);
+  const deadlineMs = deadline(values.timeout as string | undefined);
+  try {
+    if (values.subscribe) {
+      for await (const output of client.subscribe(operation, input, deadlineMs ? { deadlineMs } : {})) ctx.stdout.write(JSON.stringify(toJson(output)) + '\n');
+    } else {
+      const output = await client.call(operation, input, deadlineMs ? { deadlineMs } : {});
+      ctx.stdout.write(JSON.stringify(toJson(output), null, ctx.stdout.isTTY ? 2 : undefined) + '\n');
+    }
+  } catch (err) {
+    throw callFailure(err);
+  } finally {
+    await client.close();
+  }
+  return 0;
+}
+
+/** Binary fields (msgpack bin) print as base64 strings in JSON. */
+function toJson(value: unknown): unknown {
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
+  if (Array.isArray(value)) return value.map(toJson);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toJson(v)]));
+  return value;
+}
+
+async function readStdin(ctx: CommandContext): Promise<string> {
+  let text = '';
+  for await (const chunk of ctx.stdin) text += chunk;
+  return text;
+}
+
+interface OperationSummary {
+  name: string;
+  type: string;
+  description?: string;
+  scopes?: string[];
+}
+
+async function runOps(ctx: CommandContext): Promise<number> {
+  const { values, positionals } = parse(ctx, CLIENT_FLAGS);
+  if (positionals.length !== 1) throw new UsageError('ops takes exactly one ADDR');
+  const client = await openClient(ctx, positionals[0]!, values);
+  try {
+    const { operations } = await client.call<{ operations: OperationSummary[] }>('services/list', {});
+    if (ctx.json) {
+      const withSchemas = await Promise.all(operations.map(async (op) => ({ ...op, ...(await client.call<object>('services/schema', { name: op.name })) })));
+      ctx.stdout.write(JSON.stringify(withSchemas, null, 2) + '\n');
+      return 0;
+    }
+    const rows = operations.map((op) => [op.name, op.type, (op.scopes ?? []).join(',') || 'public', op.description ?? '']);
+    const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i]!.length), ['OPERATION', 'TYPE', 'SCOPES'][i]!.length));
+    const line = (r: string[]) => r.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c)).join('  ').trimEnd() + '\n';
+    ctx.stdout.write(line(['OPERATION', 'TYPE', 'SCOPES', 'DESCRIPTION']));
+    for (const r of rows) ctx.stdout.write(line(r));
+  } catch (err) {
+    throw callFailure(err);
+  } finally {
+    await client.close();
+  }
+  return 0;
+}
+
+function scopesFlag(text: string | undefined): string[] {
+  if (!text) throw new UsageError('--scopes a,b,... is required');
+  return text.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+async function runTokenCreate(ctx: CommandContext): Promise<number> {
+  const { values, positionals } = parse(ctx, { scopes: { type: 'string' }, name: { type: 'string' } });
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const { addToken } = await import('../../protocols/call/peersFile.ts');
+  const name = (values.name as string | undefined) ?? `token-${Date.now().toString(36)}`;
+  let created;
+  try {
+    created = addToken(ctx.home, name, scopesFlag(values.scopes as string | undefined));
+  } catch (err) {
+    throw new CliError((err as Error).message);
+  }
+  if (ctx.json) ctx.stdout.write(JSON.stringify({ name, token: created.token, scopes: created.entry.scopes }) + '\n');
+  else ctx.stdout.write(`${created.token}\n`);
+  ctx.stderr.write('alknet: this token is shown once; the node keeps only its sha256 hash\n');
+  return 0;
+}
+
+async function runTokenLs(ctx: CommandContext): Promise<number> {
+  const { positionals } = parse(ctx, {});
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const { listTokens } = await import('../../protocols/call/peersFile.ts');
+  const tokens = listTokens(ctx.home);
+  if (ctx.json) ctx.stdout.write(JSON.stringify(tokens.map((t) => ({ name: t.name, scopes: t.scopes, enabled: t.enabled }))) + '\n');
+  else for (const t of tokens) ctx.stdout.write(`${t.name}  ${t.scopes.join(',')}${t.enabled ? '' : '  (disabled)'}\n`);
+  return 0;
+}
+
+async function runTokenRm(ctx: CommandContext): Promise<number> {
+  const { positionals } = parse(ctx, {});
+  if (positionals.length !== 1) throw new UsageError('token rm takes exactly one NAME');
+  const { removeToken } = await import('../../protocols/call/peersFile.ts');
+  if (!removeToken(ctx.home, positionals[0]!)) throw new CliError(`no token named "${positionals[0]}"`);
+  return 0;
+}
+
+export const commands: Command[] = [
+  { name: 'call', summary: 'call one operation; prints its JSON output', usage: 'alknet call ADDR OPERATION [JSON|-] [--subscribe] [--tls] [--token T] [--timeout MS]', run: runCall },
+  { name: 'ops', summary: 'the operations a node serves', usage: 'alknet ops ADDR [--json] [--tls] [--token T]', run: runOps },
+  { name: 'token create', summary: 'a new HTTP/call bearer token (shown once, stored hashed)', usage: 'alknet token create --scopes a,b [--name NAME] [--json]', run: runTokenCreate },
+  { name: 'token ls', summary: 'the tokens (names and scopes, never the tokens)', usage: 'alknet token ls [--json]', run: runTokenLs },
+  { name: 'token rm', summary: 'revoke a token', usage: 'alknet token rm NAME', run: runTokenRm },
+];

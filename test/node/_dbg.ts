@@ -1,0 +1,16 @@
+import { dial } from '../../actors/listener/dial.ts';
+import { DEFAULT_CONFIG } from '../../cli/config.ts';
+import { echoProtocol, makeHome, startTestNode } from './helpers.ts';
+import { pino } from 'pino';
+const h = await makeHome();
+const config = structuredClone(DEFAULT_CONFIG);
+config.limits.perIp = 2;
+const n = await startTestNode(h, { config, protocols: [echoProtocol('test/echo')], logger: pino({level:'debug'}) });
+const a = `${n.nodeId}@${n.address}`;
+const c1 = await dial(a, { alpn: 'test/echo', transport: 'quic' });
+const c2 = await dial(a, { alpn: 'test/echo', transport: process.argv[2] as any });
+console.log('two');
+const c3 = await dial(a, { alpn: 'test/echo', transport: 'quic' }).catch(e=>e);
+console.log('third', c3 instanceof Error ? c3.message : c3.id);
+if (!(c3 instanceof Error)) console.log(await Promise.race([c3.closed, new Promise(r=>setTimeout(()=>r('timeout'),3000))]));
+await n.stop(); h.cleanup(); process.exit(0);
