@@ -44,6 +44,12 @@ export function sessionFromHandler(handler: (input: SessionInput) => void | (() 
  */
 export const escalate = (reason: string) => sendParent({ type: 'session.fatal', reason });
 
+/** What `escalate` sends: the session wrapper passes it on to the protocol actor. */
+export interface SessionFatal {
+  type: 'session.fatal';
+  reason: string;
+}
+
 function errorMessage(event: EventObject): string {
   const error = (event as { error?: unknown }).error;
   return error instanceof Error ? error.message : 'session failed';
@@ -56,7 +62,7 @@ function errorMessage(event: EventObject): string {
  */
 export function connectionSessionLogic(spec: ProtocolSpec) {
   return setup({
-    types: { input: {} as SessionInput, context: {} as SessionInput },
+    types: { input: {} as SessionInput, context: {} as SessionInput, events: {} as SessionFatal },
     actors: {
       session: spec.session,
       connectionClosed: fromPromise<{ reason: string }, Connection>(({ input }) => input.closed),
@@ -65,6 +71,8 @@ export function connectionSessionLogic(spec: ProtocolSpec) {
       }),
     },
     actions: {
+      // The session's parent is this wrapper; the protocol actor above it is the one that must fail.
+      forwardFatal: sendParent(({ event }) => event),
       closeForError: ({ context, event }) => {
         context.conn.close(`${spec.alpn} session failed: ${errorMessage(event)}`).catch(() => {});
       },
@@ -73,6 +81,7 @@ export function connectionSessionLogic(spec: ProtocolSpec) {
     id: 'connection',
     context: ({ input }) => input,
     invoke: { src: 'closeWhenStopped', input: ({ context }) => context.conn },
+    on: { 'session.fatal': { actions: 'forwardFatal' } },
     initial: 'open',
     states: {
       open: {

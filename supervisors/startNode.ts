@@ -50,6 +50,8 @@ export interface StartNodeOptions {
   /** Defaults to the home folder's config.toml. */
   config?: NodeConfig;
   logger?: NodeLogger;
+  /** Extra service actors, started after the built-in ones (they get the registry to add operations). */
+  services?: (node: { operations: OperationRegistry; bus: Bus }) => ChildSpec[];
   /** The tensor engine's backend; false runs the node without the tensor service. Default 'auto'. */
   tensor?: 'auto' | 'webgpu' | 'js' | false;
   /** Passed to createActor (e.g. the inspector's `inspect`). */
@@ -122,6 +124,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
   if (tensorBackend !== false) {
     serviceChildren.push({ id: 'tensor', systemId: 'tensor', logic: tensorMachine, input: { backend: tensorBackend, operations, events: bus }, restart: 'permanent' });
   }
+  serviceChildren.push(...(options.services?.({ operations, bus }) ?? []));
   const protocolChildren: ChildSpec[] = registry.specs().map((spec) => ({
     id: spec.alpn,
     systemId: protocolSystemId(spec.alpn),
