@@ -9,6 +9,7 @@ import {
   setup,
   type ActorLogic,
   type AnyActorLogic,
+  type AnyActorRef,
   type EventObject,
 } from 'xstate';
 import type { Connection } from '../actors/listener/connection.ts';
@@ -145,8 +146,15 @@ export function protocolActorLogic(spec: ProtocolSpec): AnyActorLogic {
         const id = event.type.replace(/^xstate\.(done|error)\.actor\./, '');
         return { sessions: context.sessions.filter((s) => s !== id) };
       }),
-      fail: ({ event }) => {
-        throw new Error(`${spec.alpn} protocol actor failed: ${(event as { reason?: string }).reason ?? 'fatal session error'}`);
+      fail: ({ context, event, self }) => {
+        const reason = (event as { reason?: string }).reason ?? 'fatal session error';
+        // xstate v5 does not stop the children of an actor that fails: close this actor's
+        // connections (with the reason) and stop its sessions here, so that none outlives it.
+        for (const connId of context.sessions) {
+          context.connections.get(connId)?.close(`${spec.alpn} is restarting: ${reason}`).catch(() => {});
+        }
+        for (const child of Object.values(self.getSnapshot().children) as AnyActorRef[]) child.stop();
+        throw new Error(`${spec.alpn} protocol actor failed: ${reason}`);
       },
       refuseWhileDraining: ({ context, event }) => {
         if (event.type !== 'connection.accepted') return;

@@ -153,7 +153,12 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
       identity: async () => {
         const id = await bus.request(VAULT_SYSTEM_ID, 'vault.tlsIdentity', {}, { deadlineMs: 30_000 });
         nodeId = id.nodeId;
-        return { publicKey: Buffer.from(id.publicKey, "hex"), privateKey: id.privateKey };
+        const identity = { publicKey: Buffer.from(id.publicKey, 'hex'), privateKey: id.privateKey };
+        // Requests to {node, actor} leave through alknet/call, showing this node's key.
+        void remote?.close();
+        remote = createRemoteTransport({ identity, knownNodesPath: path.join(options.home, 'known_nodes') });
+        bus.setRemote(remote);
+        return identity;
       },
       onListening: (listener: Listener) => {
         current = listener;

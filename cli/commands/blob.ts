@@ -5,6 +5,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { CliError, UsageError, type Command, type CommandContext } from '../command.ts';
 import type { BlobStore } from '../../actors/fs/store.ts';
+import type { FetchProgress } from '../../protocols/blobs/fetch.ts';
 
 async function openStore(ctx: CommandContext): Promise<BlobStore> {
   const { BlobStore } = await import('../../actors/fs/store.ts');
@@ -27,10 +28,13 @@ async function withStore<T>(ctx: CommandContext, fn: (store: BlobStore) => Promi
   }
 }
 
-/** Splits argv into positionals and `--flag value` / `-o value` options. */
-function parseArgs(argv: string[], valued: string[], flags: string[] = []): { positional: string[]; options: Map<string, string | true> } {
+/** Splits argv into positionals and `--flag value` / `-o value` options (`all` keeps repeated ones). */
+function parseArgs(argv: string[], valued: string[], flags: string[] = []): {
+  positional: string[]; options: Map<string, string | true>; all: Map<string, string[]>;
+} {
   const positional: string[] = [];
   const options = new Map<string, string | true>();
+  const all = new Map<string, string[]>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const eq = a.indexOf('=');
@@ -39,11 +43,12 @@ function parseArgs(argv: string[], valued: string[], flags: string[] = []): { po
       const value = name !== a ? a.slice(eq + 1) : argv[++i];
       if (value === undefined) throw new UsageError(`${name} needs a value`);
       options.set(name, value);
+      all.set(name, [...(all.get(name) ?? []), value]);
     } else if (flags.includes(a)) options.set(a, true);
     else if (a.startsWith('-') && a !== '-') throw new UsageError(`unknown option ${a}`);
     else positional.push(a);
   }
-  return { positional, options };
+  return { positional, options, all };
 }
 
 function formatBytes(n: number): string {
@@ -132,19 +137,57 @@ const ls: Command = {
   },
 };
 
+/** The fetch's progress on one line of a TTY stderr: the current blob's bytes and the blob count. */
+function fetchBar(ctx: CommandContext): { update(p: FetchProgress): void; done(): void } {
+  if (!ctx.stderr.isTTY) return { update() {}, done() {} };
+  let last = 0;
+  let drawn = false;
+  return {
+    update(p) {
+      const now = Date.now();
+      if (now - last < 100 && p.bytes < p.size) return;
+      last = now;
+      drawn = true;
+      const width = 30;
+      const filled = Math.round((p.size > 0 ? Math.min(1, p.bytes / p.size) : 1) * width);
+      const count = p.blobsTotal > 1 ? `  blob ${p.blobsDone + 1}/${p.blobsTotal}` : '';
+      ctx.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${formatBytes(p.bytes)} / ${formatBytes(p.size)}${count}\x1b[K`);
+    },
+    done() {
+      if (drawn) ctx.stderr.write('\n');
+    },
+  };
+}
+
 const get: Command = {
   name: 'blob get',
-  summary: 'write a blob from the local store to a file (a collection to a folder), or to stdout',
-  usage: 'alknet blob get HASH [-o PATH]',
+  summary: 'write a blob to a file (a collection to a folder) or stdout; --from fetches it (verified, resumable) first',
+  usage: 'alknet blob get HASH [--from ADDR]... [--transport tls|quic] [-o PATH]',
   async run(ctx) {
-    const { positional, options } = parseArgs(ctx.argv, ['-o', '--output', '--from']);
+    const { positional, options, all } = parseArgs(ctx.argv, ['-o', '--output', '--from', '--transport']);
     if (positional.length !== 1) throw new UsageError('blob get takes one HASH');
-    if (options.has('--from')) throw new CliError('blob get --from needs the alknet/blobs protocol, not available yet');
     const hash = positional[0]!.toLowerCase();
     if (!/^[0-9a-f]{64}$/.test(hash)) throw new UsageError('HASH is 64 hex characters');
+    const transport = options.get('--transport') ?? 'tls';
+    if (transport !== 'tls' && transport !== 'quic') throw new UsageError('--transport is tls or quic');
+    const from = all.get('--from') ?? [];
     const out = options.get('-o') ?? options.get('--output');
     await withStore(ctx, async (store) => {
-      if (!store.has(hash)) throw new CliError(`blob ${hash} not found in ${ctx.home}`);
+      if (from.length > 0) {
+        const { fetchBlob } = await import('../../protocols/blobs/fetch.ts');
+        const bar = fetchBar(ctx);
+        try {
+          await fetchBlob(hash, from, {
+            store, transport, knownNodesPath: path.join(ctx.home, 'known_nodes'), onProgress: (p) => bar.update(p),
+          });
+        } catch (err) {
+          bar.done();
+          // One line: which providers were asked and what each did (bad data names the provider's node id).
+          throw new CliError(err instanceof Error ? err.message : String(err));
+        }
+        bar.done();
+      }
+      if (!store.has(hash)) throw new CliError(`blob ${hash} not found in ${ctx.home} (fetch it with --from ADDR)`);
       if (typeof out !== 'string' || out === '-') {
         for await (const piece of await store.get(hash)) if (!ctx.stdout.write(piece)) await new Promise((r) => ctx.stdout.once('drain', r));
         return;

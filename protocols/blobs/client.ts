@@ -106,8 +106,10 @@ export class BlobsClient {
     }
   }
 
-  async close(reason = 'done'): Promise<void> {
-    this.#stream.end();
+  /** `abort`: the stream's framing is lost (mid-slice); reset it instead of a graceful end. */
+  async close(reason = 'done', opts: { abort?: boolean } = {}): Promise<void> {
+    if (opts.abort || this.#busy) this.#stream.destroy();
+    else this.#stream.end();
     await this.#conn.close(reason).catch(() => {});
   }
 }

@@ -1,16 +1,13 @@
 import { dial } from '../../actors/listener/dial.ts';
-import { DEFAULT_CONFIG } from '../../cli/config.ts';
-import { echoProtocol, makeHome, startTestNode } from './helpers.ts';
+import { crashableEchoProtocol, echoProtocol, makeHome, startTestNode, roundTrip } from './helpers.ts';
 import { pino } from 'pino';
 const h = await makeHome();
-const config = structuredClone(DEFAULT_CONFIG);
-config.limits.perIp = 2;
-const n = await startTestNode(h, { config, protocols: [echoProtocol('test/echo')], logger: pino({level:'debug'}) });
+const n = await startTestNode(h, { protocols: [crashableEchoProtocol('test/crashy')], logger: pino({level:'debug'}),
+  inspect: (ev: any) => { if (ev.type === '@xstate.event' && !String(ev.event.type).startsWith('xstate.')) console.log('EV', ev.sourceRef?.id, '->', ev.actorRef.id, ev.event.type); if (ev.type==='@xstate.snapshot' && ev.snapshot.status!=='active') console.log('SNAP', ev.actorRef.id, ev.snapshot.status, String(ev.snapshot.error)); } });
 const a = `${n.nodeId}@${n.address}`;
-const c1 = await dial(a, { alpn: 'test/echo', transport: 'quic' });
-const c2 = await dial(a, { alpn: 'test/echo', transport: process.argv[2] as any });
-console.log('two');
-const c3 = await dial(a, { alpn: 'test/echo', transport: 'quic' }).catch(e=>e);
-console.log('third', c3 instanceof Error ? c3.message : c3.id);
-if (!(c3 instanceof Error)) console.log(await Promise.race([c3.closed, new Promise(r=>setTimeout(()=>r('timeout'),3000))]));
+const c = await dial(a, { alpn: 'test/crashy', transport: 'quic' });
+const s = await c.openStream();
+console.log((await roundTrip(s, Buffer.from('hi'))).toString());
+s.write('crash');
+console.log(await Promise.race([c.closed, new Promise(r=>setTimeout(()=>r('timeout'),3000))]));
 await n.stop(); h.cleanup(); process.exit(0);

@@ -1,0 +1,160 @@
+// alknet/blobs between real nodes on 127.0.0.1: sizes around the group boundaries over TLS (and a
+// small one over QUIC), NOT_FOUND, a provider that flips one byte, a fetch cut off halfway and
+// resumed from another node, and a collection fetched with its children.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fetchBlob, BlobFetchError } from '../../protocols/blobs/fetch.ts';
+import { BlobsClient, ProviderRefusal } from '../../protocols/blobs/client.ts';
+import { content, readAll, startBlobNode, type BlobNode } from './fixtures.ts';
+
+const GROUP = 16 * 1024;
+
+describe('alknet/blobs transfer between two nodes', () => {
+  let a: BlobNode;
+  let b: BlobNode;
+  before(async () => {
+    [a, b] = await Promise.all([startBlobNode(), startBlobNode()]);
+  });
+  after(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+  });
+
+  for (const size of [0, 1, 1025, GROUP + 1, 3 * 1024 * 1024]) {
+    it(`fetches ${size} bytes over TLS, verified, byte for byte`, async () => {
+      const data = content(size, size);
+      const { hash } = await a.store.add(data);
+      assert.equal(b.store.has(hash), false);
+      const progress: number[] = [];
+      const result = await fetchBlob(hash, [a.address], { store: b.store, transport: 'tls', onProgress: (p) => progress.push(p.bytes) });
+      assert.equal(result.size, size);
+      assert.equal(result.collection, false);
+      assert.ok(b.store.has(hash), 'complete in the receiver store');
+      assert.ok(Buffer.from(data).equals(await readAll(b.store, hash)), 'same bytes');
+      if (size > 1024 * 1024) assert.ok(progress.length > 1, 'progress was reported');
+      const again = await fetchBlob(hash, [a.address], { store: b.store });
+      assert.equal(again.bytesReceived, 0, 'a complete blob is not fetched again');
+    });
+  }
+
+  it('fetches a small blob over QUIC', async () => {
+    const data = content(1025, 77);
+    const { hash } = await a.store.add(data);
+    await fetchBlob(hash, [a.address], { store: b.store, transport: 'quic' });
+    assert.ok(Buffer.from(data).equals(await readAll(b.store, hash)));
+  });
+
+  it('answers an unknown hash with a NOT_FOUND frame and keeps the stream usable', async () => {
+    const unknown = 'ab'.repeat(32);
+    await assert.rejects(fetchBlob(unknown, [a.address], { store: b.store }), (err: unknown) => {
+      assert.ok(err instanceof BlobFetchError);
+      assert.equal(err.code, 'NOT_FOUND');
+      assert.match(err.message, new RegExp(`${a.node.nodeId}: NOT_FOUND`));
+      return true;
+    });
+    const client = await BlobsClient.connect(a.address);
+    try {
+      await assert.rejects(client.request(unknown), (err: unknown) => err instanceof ProviderRefusal && err.code === 'NOT_FOUND');
+      const { hash } = await a.store.add(content(10, 3));
+      const reply = await client.request(hash);
+      let n = 0;
+      for await (const piece of reply.body) n += piece.length;
+      assert.equal(reply.size, 10);
+      assert.equal(n, 8 + 10, 'size header and the one group');
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe('alknet/blobs against misbehaving providers', () => {
+  let good: BlobNode;
+  let flipper: BlobNode;
+  let quitter: BlobNode;
+  let receiver: BlobNode;
+  const BAD_GROUP = 5;
+  before(async () => {
+    [good, flipper, quitter, receiver] = await Promise.all([
+      startBlobNode(),
+      startBlobNode({ faults: { flipContentByte: BAD_GROUP * GROUP + 100 } }),
+      startBlobNode({ faults: { closeAfterGroups: 40 } }),
+      startBlobNode(),
+    ]);
+  });
+  after(async () => {
+    await Promise.all([good, flipper, quitter, receiver].map((n) => n?.stop()));
+  });
+
+  it('detects a flipped byte within its group, stores nothing bad, names the provider, resumes elsewhere', async () => {
+    const data = content(200_000, 11);
+    const { hash } = await good.store.add(data);
+    await flipper.store.add(data);
+    await assert.rejects(fetchBlob(hash, [flipper.address], { store: receiver.store }), (err: unknown) => {
+      assert.ok(err instanceof BlobFetchError);
+      assert.equal(err.code, 'INVALID_INPUT');
+      assert.ok(err.message.includes(flipper.node.nodeId), `names the provider: ${err.message}`);
+      assert.match(err.message, new RegExp(`group ${BAD_GROUP} \\(content bytes ${BAD_GROUP * GROUP}\\.\\.`));
+      return true;
+    });
+    const stat = receiver.store.stat(hash);
+    assert.equal(stat.complete, false);
+    // The size proof brought the last group; the full slice brought groups 0..4 before the bad one.
+    assert.equal(stat.verifiedGroups, BAD_GROUP + 1);
+    const missing = receiver.store.missingRanges(hash);
+    assert.deepEqual(missing[0], { start: BAD_GROUP * GROUP, len: (stat.groups - 1 - BAD_GROUP) * GROUP });
+    const kept = await receiver.store.getBytes(hash, { ranges: [{ start: 0, len: BAD_GROUP * GROUP }] });
+    assert.ok(Buffer.from(kept).equals(Buffer.from(data.subarray(0, BAD_GROUP * GROUP))), 'verified groups are the right bytes');
+
+    const result = await fetchBlob(hash, [flipper.address, good.address], { store: receiver.store });
+    assert.ok(receiver.store.has(hash));
+    assert.ok(Buffer.from(data).equals(await readAll(receiver.store, hash)));
+    assert.ok(result.bytesReceived < data.length, 'the second provider sent only what was missing');
+  });
+
+  it('resumes a fetch cut off halfway from a second node, asking only the missing ranges', async () => {
+    const data = content(3 * 1024 * 1024, 12);
+    const { hash } = await good.store.add(data);
+    await quitter.store.add(data);
+    await assert.rejects(fetchBlob(hash, [quitter.address], { store: receiver.store }), (err: unknown) => {
+      assert.ok(err instanceof BlobFetchError);
+      assert.equal(err.code, 'UNAVAILABLE');
+      assert.ok(err.message.includes(quitter.node.nodeId), err.message);
+      return true;
+    });
+    const stat = receiver.store.stat(hash);
+    assert.equal(stat.complete, false);
+    assert.ok(stat.verifiedGroups >= 40, `kept ${stat.verifiedGroups} groups`);
+    const missingBytes = receiver.store.missingRanges(hash).reduce((n, r) => n + r.len, 0);
+    const result = await fetchBlob(hash, [good.address], { store: receiver.store });
+    assert.ok(receiver.store.has(hash));
+    assert.ok(Buffer.from(data).equals(await readAll(receiver.store, hash)));
+    assert.ok(result.bytesReceived >= missingBytes && result.bytesReceived < missingBytes + 32 * 1024,
+      `received ${result.bytesReceived} for ${missingBytes} missing bytes`);
+  });
+
+  it('fetches a collection with its children', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'alknet-blobs-dir-'));
+    try {
+      fs.mkdirSync(path.join(dir, 'sub'));
+      fs.writeFileSync(path.join(dir, 'a.txt'), 'hello');
+      fs.writeFileSync(path.join(dir, 'sub', 'big.bin'), content(100_000, 5));
+      fs.writeFileSync(path.join(dir, 'empty'), '');
+      const added = await good.store.addDirectory(dir, { tag: 'site' });
+      const progress: Array<[number, number]> = [];
+      const result = await fetchBlob(added.hash, [good.address], { store: receiver.store, onProgress: (p) => progress.push([p.blobsDone, p.blobsTotal]) });
+      assert.equal(result.collection, true);
+      assert.equal(result.blobs, 4);
+      const entries = await receiver.store.readCollection(added.hash);
+      assert.deepEqual(entries.map((e) => e.name).sort(), ['a.txt', 'empty', 'sub/big.bin']);
+      for (const e of entries) {
+        assert.ok(receiver.store.has(e.hash), `${e.name} fetched`);
+        assert.ok((await readAll(receiver.store, e.hash)).equals(fs.readFileSync(path.join(dir, ...e.name.split('/')))));
+      }
+      assert.ok(progress.some(([, total]) => total === 4));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
