@@ -123,16 +123,21 @@ describe('alknet/call between two nodes', () => {
     const kept = JSON.stringify(run).match(/"handle":"([^"]+)"/)?.[1];
     assert.ok(kept, `a kept handle in ${JSON.stringify(run).slice(0, 200)}`);
     await client.call('tensor/read', { handle: kept, encoding: 'json' });
+    // A frees C's handles once C's last connection to it has closed (A publishes peer.disconnected).
+    const idC = nodeIdFromPublicKey(keyC.publicKey);
+    const disconnected = new Promise<void>((resolve) => {
+      const off = a.bus.subscribe('peer.disconnected', ({ nodeId }) => {
+        if (nodeId === idC) {
+          off();
+          resolve();
+        }
+      });
+    });
     await client.close();
-    // After C's last connection to A closes, A frees C's handles.
+    await disconnected;
     const again = await clientOfC();
     clients.push(again);
-    const deadline = Date.now() + 5_000;
-    let freed = false;
-    while (!freed && Date.now() < deadline) {
-      freed = await again.call('tensor/read', { handle: kept, encoding: 'json' }).then(() => false, (err: { code?: string }) => err.code === 'NOT_FOUND');
-      if (!freed) await new Promise((r) => setTimeout(r, 100));
-    }
+    const freed = await again.call('tensor/read', { handle: kept, encoding: 'json' }).then(() => false, (err: { code?: string }) => err.code === 'NOT_FOUND');
     assert.ok(freed, 'the handle was freed after its connection closed');
   });
 
