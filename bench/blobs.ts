@@ -1,6 +1,8 @@
 // BLAKE3 and bao throughput: our pure-TypeScript BLAKE3 next to b3sum (one thread), @noble/hashes and
 // hash-wasm, hashing the same file, plus our bao outboard encoding. One table, MB/s (10^6 bytes/s).
-// Usage: npx tsx bench/blobs.ts [--short]     (--short: 16 MiB instead of 256 MiB)
+// Then the network: a verified alknet/blobs fetch between two local nodes over TLS, next to the raw
+// bulk stream on the same transport (and an unverified read of the same slice), in one table.
+// Usage: npx tsx bench/blobs.ts [--short]     (--short: 16 MiB instead of 256 MiB; 16 vs 128 MiB over the network)
 // Never fails on timing; a baseline that is missing (b3sum not installed) is reported as such.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,6 +12,14 @@ import { blake3 as nobleBlake3 } from '@noble/hashes/blake3.js';
 import { createBLAKE3 } from 'hash-wasm';
 import { blake3 } from '../actors/fs/blake3.ts';
 import { encodeOutboard } from '../actors/fs/bao.ts';
+import { pino } from 'pino';
+import { createVaultFile } from '../actors/vault/vaultFile.ts';
+import { startNode, type RunningNode } from '../supervisors/startNode.ts';
+import { sessionFromHandler, type ProtocolSpec } from '../protocols/protocol.ts';
+import { dial } from '../actors/listener/dial.ts';
+import { blobsProtocol } from '../protocols/blobs/provider.ts';
+import { BlobsClient } from '../protocols/blobs/client.ts';
+import { fetchBlob } from '../protocols/blobs/fetch.ts';
 
 const short = process.argv.includes('--short');
 const size = (short ? 16 : 256) * 1024 * 1024;
@@ -110,4 +120,103 @@ async function main(): Promise<void> {
   }
 }
 
+/** Counts what a stream carries and answers the count when the writer ends. */
+const SINK = 'bench/sink';
+const sinkProtocol: ProtocolSpec = {
+  alpn: SINK,
+  session: sessionFromHandler(({ conn }) => conn.onStream((stream) => {
+    let total = 0;
+    stream.on('data', (c: Buffer) => { total += c.length; });
+    stream.once('end', () => stream.end(String(total)));
+  })),
+};
+
+async function benchNode(dir: string, name: string): Promise<RunningNode> {
+  const home = path.join(dir, name);
+  await createVaultFile(home, { passphrase: 'bench', kdf: { N: 1024, r: 8, p: 1 } });
+  return startNode({ home, passphrase: 'bench', listen: '127.0.0.1:0', tensor: false, protocols: [blobsProtocol(), sinkProtocol], logger: pino({ level: 'silent' }) });
+}
+
+/** Verified fetch vs raw stream between two nodes on 127.0.0.1, TLS, same run. */
+async function network(): Promise<void> {
+  const netSize = (short ? 16 : 128) * 1024 * 1024;
+  const runs = short ? 2 : 3;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'alknet-bench-net-'));
+  let a: RunningNode | undefined;
+  let b: RunningNode | undefined;
+  try {
+    [a, b] = await Promise.all([benchNode(dir, 'a'), benchNode(dir, 'b')]);
+    const storeA = (await a.bus.request('fs', 'fs.store', {}, { deadlineMs: 10_000 })).store;
+    const storeB = (await b.bus.request('fs', 'fs.store', {}, { deadlineMs: 10_000 })).store;
+    const data = new Uint8Array(netSize);
+    let x = 0x12345678;
+    const words = new Uint32Array(data.buffer);
+    for (let i = 0; i < words.length; i++) {
+      x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+      words[i] = x >>> 0;
+    }
+    const { hash } = await storeA.add(data);
+    const address = `${a.nodeId}@${a.address}`;
+    const best = async (work: () => Promise<void>): Promise<number> => {
+      let seconds = Infinity;
+      for (let i = 0; i < runs; i++) {
+        const start = performance.now();
+        await work();
+        seconds = Math.min(seconds, (performance.now() - start) / 1000);
+      }
+      return netSize / 1e6 / seconds;
+    };
+    const rows: Array<[string, number | string, string]> = [];
+    const cell = async (name: string, note: string, work: () => Promise<void>): Promise<void> => {
+      try {
+        rows.push([name, await best(work), note]);
+      } catch (err) {
+        rows.push([name, 'error', (err as Error).message.slice(0, 60)]);
+      }
+    };
+
+    await cell('raw bulk stream (TLS)', '64 KiB writes into a counting sink, one connection', async () => {
+      const conn = await dial(address, { alpn: SINK, transport: 'tls' });
+      const stream = await conn.openStream();
+      const reply = new Promise<string>((resolve, reject) => {
+        let text = '';
+        stream.on('data', (c: Buffer) => { text += c.toString(); });
+        stream.once('end', () => resolve(text));
+        stream.once('error', reject);
+      });
+      for (let at = 0; at < netSize; at += 64 * 1024) {
+        if (!stream.write(data.subarray(at, at + 64 * 1024))) await new Promise((r) => stream.once('drain', r));
+      }
+      stream.end();
+      if (Number(await reply) !== netSize) throw new Error('sink count differs');
+      await conn.close();
+    });
+    await cell('alknet/blobs slice, not verified (TLS)', 'provider streams from its files; receiver discards', async () => {
+      const client = await BlobsClient.connect(address, { transport: 'tls' });
+      const reply = await client.request(hash);
+      let n = 0;
+      for await (const piece of reply.body) n += piece.length;
+      if (n !== reply.len) throw new Error('short slice');
+      await client.close();
+    });
+    await cell('alknet/blobs fetchBlob, verified (TLS)', 'verify each 16 KiB group, write, fsync, rehash, to the store', async () => {
+      await storeB.delete(hash);
+      await fetchBlob(hash, [address], { store: storeB, transport: 'tls' });
+      if (!storeB.has(hash)) throw new Error('not complete');
+    });
+
+    console.log(`\nnetwork: ${netSize / 1024 / 1024} MiB blob between two nodes on 127.0.0.1, best of ${runs}`);
+    const width = Math.max(...rows.map(([n]) => n.length));
+    console.log(`${'transfer'.padEnd(width)} | ${'MB/s'.padStart(7)} | note`);
+    console.log(`${'-'.repeat(width)}-|-${'-'.repeat(7)}-|-----`);
+    for (const [name, mbps, note] of rows) {
+      console.log(`${name.padEnd(width)} | ${(typeof mbps === 'number' ? mbps.toFixed(0) : mbps).padStart(7)} | ${note}`);
+    }
+  } finally {
+    await Promise.allSettled([a?.stop(), b?.stop()]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 await main();
+await network();

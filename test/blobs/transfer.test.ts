@@ -46,6 +46,13 @@ describe('alknet/blobs transfer between two nodes', () => {
     assert.ok(Buffer.from(data).equals(await readAll(b.store, hash)));
   });
 
+  it('never hands the store to another node (fs.store is local only)', async () => {
+    await assert.rejects(
+      a.node.bus.request('fs', 'fs.store', {}, { from: { node: b.node.nodeId as never }, deadlineMs: 5_000 }),
+      (err: unknown) => (err as { code?: string }).code === 'FORBIDDEN',
+    );
+  });
+
   it('answers an unknown hash with a NOT_FOUND frame and keeps the stream usable', async () => {
     const unknown = 'ab'.repeat(32);
     await assert.rejects(fetchBlob(unknown, [a.address], { store: b.store }), (err: unknown) => {
