@@ -2,11 +2,10 @@
 // `host:port NODEID` per line, like ssh's known_hosts. Lines starting with # and blank lines are
 // kept as they are; malformed lines are ignored on read and kept on rewrite (never silently lost).
 // Writes are atomic (temp file, fsync, rename) so a crash leaves the old or the new file.
-import { open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname, basename, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { isNodeId } from '../vault/nodeId.ts';
 import type { NodeId } from '../vault/nodeId.ts';
+import { writeFileAtomic } from '../../lib/atomicFile.ts';
 
 /** A known_nodes file above this size is refused rather than parsed. */
 export const MAX_KNOWN_NODES_BYTES = 4 * 1024 * 1024;
@@ -84,29 +83,6 @@ function serialized(path: string, job: () => Promise<void>): Promise<void> {
   return next;
 }
 
-/** Writes text to path atomically: temp file in the same folder, fsync, rename. */
-export async function writeFileAtomic(path: string, text: string, mode = 0o600): Promise<void> {
-  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(temp, 'wx', mode);
-  try {
-    await handle.writeFile(text, 'utf8');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await rename(temp, path);
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw err;
-  }
-  // fsync the folder so the rename itself survives a crash (best effort: not every FS allows it).
-  try {
-    const dir = await open(dirname(path), 'r');
-    try { await dir.sync(); } finally { await dir.close(); }
-  } catch { /* not supported here */ }
-}
-
 /** Records (or replaces) the node id for host:port. */
 export function recordKnownNode(path: string, host: string, port: number, nodeId: NodeId): Promise<void> {
   if (!isNodeId(nodeId)) throw new Error(`"${nodeId}" is not a node id`);
@@ -115,7 +91,7 @@ export function recordKnownNode(path: string, host: string, port: number, nodeId
     const lines = (await readText(path)).split('\n').filter((line, i, all) => !(i === all.length - 1 && line === ''));
     const kept = lines.filter((line) => parseLine(line)?.address !== key);
     kept.push(`${key} ${nodeId}`);
-    await writeFileAtomic(path, `${kept.join('\n')}\n`);
+    writeFileAtomic(path, `${kept.join('\n')}\n`);
   });
 }
 
@@ -126,6 +102,6 @@ export function forgetKnownNode(path: string, host: string, port: number): Promi
     const text = await readText(path);
     if (text === '') return;
     const kept = text.split('\n').filter((line) => parseLine(line)?.address !== key);
-    await writeFileAtomic(path, kept.join('\n'));
+    writeFileAtomic(path, kept.join('\n'));
   });
 }

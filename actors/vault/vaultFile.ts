@@ -11,7 +11,7 @@ import { inspect, promisify } from 'node:util';
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { VaultError } from './errors.ts';
 import { checkMnemonic, generateMnemonic, mnemonicEntropy, mnemonicFromEntropy, mnemonicToSeed, type MnemonicWords } from './keys.ts';
-import { sweepTempFiles, writeFileAtomic, type AtomicWriteOptions } from './atomicFile.ts';
+import { sweepTempFiles, writeFileAtomic, type AtomicWriteOptions } from '../../lib/atomicFile.ts';
 
 const scrypt = promisify(scryptCb) as (password: string | Uint8Array, salt: Uint8Array, keylen: number, options: ScryptOptions) => Promise<Buffer>;
 

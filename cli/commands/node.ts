@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CliError, UsageError, type Command, type CommandContext } from '../command.ts';
-import { writeFileAtomic } from '../../actors/vault/atomicFile.ts';
+import { writeFileAtomic } from '../../lib/atomicFile.ts';
 import { optionalIdentity } from '../identity.ts';
 
 function parse(ctx: CommandContext, options: NonNullable<ParseArgsConfig['options']>) {

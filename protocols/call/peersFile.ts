@@ -21,6 +21,7 @@ import { bytesToHex } from '@noble/hashes/utils.js';
 import { parse, stringify } from 'smol-toml';
 import { isNodeId } from '../../actors/vault/nodeId.ts';
 import { isScope } from './scopes.ts';
+import { writeFileAtomic } from '../../lib/atomicFile.ts';
 
 export interface PeerEntry {
   nodeId: string;
@@ -168,41 +169,8 @@ export function readPeersConfig(home: string): PeersConfig {
   return parsePeersToml(text, file);
 }
 
-/** Atomic replace: a reader sees the old file or the new one, never a torn one. */
-export function writeFileAtomic(file: string, text: string, mode = 0o600): void {
-  const dir = path.dirname(file);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  const fd = fs.openSync(temp, 'wx', mode);
-  try {
-    fs.writeFileSync(fd, text);
-    fs.fsyncSync(fd);
-  } catch (err) {
-    fs.closeSync(fd);
-    fs.rmSync(temp, { force: true });
-    throw err;
-  }
-  fs.closeSync(fd);
-  try {
-    fs.renameSync(temp, file);
-  } catch (err) {
-    fs.rmSync(temp, { force: true });
-    throw err;
-  }
-  // Persist the rename itself; not every platform lets a directory be fsynced, which is fine.
-  try {
-    const dirFd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(dirFd);
-    } finally {
-      fs.closeSync(dirFd);
-    }
-  } catch {
-    /* best effort */
-  }
-}
-
 export function writePeersConfig(home: string, config: PeersConfig): void {
+  fs.mkdirSync(home, { recursive: true, mode: 0o700 });
   writeFileAtomic(peersPath(home), stringifyPeersConfig(config));
 }
 

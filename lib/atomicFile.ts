@@ -16,7 +16,7 @@ export interface AtomicWriteOptions {
 
 const TEMP_MARK = '.tmp-';
 
-function fsyncDir(dir: string): void {
+export function fsyncDir(dir: string): void {
   let fd: number | undefined;
   try {
     fd = fs.openSync(dir, 'r');
