@@ -1,0 +1,30 @@
+import fs from 'node:fs'; import os from 'node:os'; import path from 'node:path';
+import { pino } from 'pino';
+import { createVaultFile } from '../actors/vault/vaultFile.ts';
+import { startNode } from '../supervisors/startNode.ts';
+import { blobsProtocol } from '../protocols/blobs/provider.ts';
+import { BlobsClient } from '../protocols/blobs/client.ts';
+import { fetchBlob } from '../protocols/blobs/fetch.ts';
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'prof-'));
+const mk = async (n: string) => { const home = path.join(dir, n); await createVaultFile(home, { passphrase: 'x', kdf: { N: 1024, r: 8, p: 1 } }); return startNode({ home, passphrase: 'x', listen: '127.0.0.1:0', tensor: false, protocols: [blobsProtocol()], logger: pino({ level: 'silent' }) }); };
+const a = await mk('a'), b = await mk('b');
+const sa = (await a.bus.request('fs', 'fs.store', {})).store, sb = (await b.bus.request('fs', 'fs.store', {})).store;
+const size = 64 * 1024 * 1024; const data = new Uint8Array(size); for (let i = 0; i < size; i += 4096) data[i] = i & 255;
+const { hash } = await sa.add(data);
+const addr = `${a.nodeId}@${a.address}`;
+for (let r = 0; r < 2; r++) {
+  let t = performance.now();
+  const client = await BlobsClient.connect(addr);
+  const t1 = performance.now();
+  const reply = await client.request(hash);
+  const t2 = performance.now();
+  let n = 0; for await (const p of reply.body) n += p.length;
+  const t3 = performance.now();
+  console.log(`connect ${(t1 - t).toFixed(0)} ms, first ${(t2 - t1).toFixed(0)} ms, body ${(t3 - t2).toFixed(0)} ms = ${(n / 1e6 / ((t3 - t2) / 1000)).toFixed(0)} MB/s`);
+  await client.close();
+  t = performance.now();
+  if (sb.has(hash)) await sb.delete(hash);
+  await fetchBlob(hash, [addr], { store: sb });
+  console.log(`fetch ${(performance.now() - t).toFixed(0)} ms = ${(size / 1e6 / ((performance.now() - t) / 1000)).toFixed(0)} MB/s`);
+}
+await a.stop(); await b.stop(); fs.rmSync(dir, { recursive: true, force: true });
