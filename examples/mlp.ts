@@ -4,12 +4,16 @@
 //   npx tsx examples/mlp.ts --backend js            force a backend (js | webgpu | auto)
 //   npx tsx examples/mlp.ts --remote NODEID@host:port
 //                                                   train on a remote node through `tensor/run`
-//                                                   (needs the `tensor` scope there); each step is
-//                                                   one call, the weights stay on the node as handles
-import { spawnSync } from 'node:child_process';
+//                                                   (needs the `tensor` scope there for the key of
+//                                                   $ALKNET_HOME, unlocked by $ALKNET_PASSPHRASE); each
+//                                                   step is one call, the weights stay there as handles
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Adam, MLP, createEngine, mseLoss, type Engine } from '../actors/tensor/index.ts';
+import { connect } from '../protocols/call/connect.ts';
+import { nodeKeys } from '../actors/vault/keys.ts';
+import { openVaultFile } from '../actors/vault/vaultFile.ts';
 
 const args = process.argv.slice(2);
 const flag = (name: string): string | undefined => {
@@ -116,14 +120,21 @@ export async function trainRemote(call: Call, totalSteps: number, log = console.
   return losses;
 }
 
-/** Calls through the `alknet call ADDR OPERATION JSON` command (JSON in, JSON out). */
-function cliCall(addr: string): Call {
-  const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../cli/bin.js');
-  return async (operation, input) => {
-    const r = spawnSync(process.execPath, [bin, 'call', addr, operation, JSON.stringify(input)], { encoding: 'utf8', maxBuffer: 64 << 20 });
-    if (r.status !== 0) throw new Error(`alknet call ${operation} failed: ${r.stderr.trim()}`);
-    return JSON.parse(r.stdout) as unknown;
-  };
+/**
+ * Calls through the client library on one pooled connection, showing this home's node key
+ * ($ALKNET_HOME, unlocked with $ALKNET_PASSPHRASE): the remote node grants that key the `tensor`
+ * scope (`alknet peer add NODEID --scopes tensor` there), and the handles it owns live as long as the
+ * connection does.
+ */
+async function remoteCall(addr: string): Promise<{ call: Call; close(): Promise<void> }> {
+  const home = process.env.ALKNET_HOME ?? path.join(os.homedir(), '.alknet');
+  const passphrase = process.env.ALKNET_PASSPHRASE;
+  if (passphrase === undefined) throw new Error('set ALKNET_PASSPHRASE (and ALKNET_HOME) to show this node\'s key to the remote node');
+  const secret = await openVaultFile(home, passphrase);
+  const { identity } = nodeKeys(secret.seed);
+  secret.wipe();
+  const client = await connect(addr, { identity, knownNodesPath: path.join(home, 'known_nodes') });
+  return { call: (operation, input) => client.call(operation, input, { deadlineMs: 60_000 }), close: () => client.close() };
 }
 
 const isMain = process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
@@ -131,7 +142,12 @@ if (isMain) {
   const remote = flag('--remote');
   if (remote) {
     console.log(`training on ${remote} through tensor/run`);
-    await trainRemote(cliCall(remote), Math.min(steps, 60));
+    const { call, close } = await remoteCall(remote);
+    try {
+      await trainRemote(call, Math.min(steps, 60));
+    } finally {
+      await close();
+    }
   } else {
     const backend = (flag('--backend') ?? 'auto') as 'auto' | 'js' | 'webgpu';
     await trainLocal(await createEngine({ backend }));

@@ -164,6 +164,8 @@ async function* readRange(fh: fsp.FileHandle, start: number, len: number): Async
 /** Outboards up to this size are read whole when serving a slice (blobs up to 4 GiB; larger ones read per parent). */
 const MAX_OUTBOARD_IN_MEMORY = 16 * 1024 * 1024;
 const WINDOW_BYTES = 1024 * 1024;
+/** Contiguous verified groups gathered into one write by writeEncoded. */
+const WRITE_RUN_BYTES = 1024 * 1024;
 
 /**
  * Serves [start, end) of a file from one large read at a time. Each refill is a fresh buffer, so a
@@ -622,19 +624,39 @@ export class BlobStore {
       const decoder = new BaoDecoder(Buffer.from(hash, 'hex'), shape.size, { ...BAO, ranges: ranges && ranges.length > 0 ? ranges : undefined });
       const fh = await fsp.open(this.#partialFile(hash), 'r+');
       const written: number[] = [];
+      // Verified groups that follow each other are written together (one write per ~1 MiB instead
+      // of one per 16 KiB group); their bits are set only after the final fsync, as before.
+      let run: Uint8Array[] = [];
+      let runStart = 0;
+      let runBytes = 0;
+      const flush = async (): Promise<void> => {
+        if (runBytes === 0) return;
+        const bytes = run.length === 1 ? run[0]! : Buffer.concat(run, runBytes);
+        let done = 0;
+        while (done < bytes.length) done += (await fh.write(bytes, done, bytes.length - done, runStart + done)).bytesWritten;
+        run = [];
+        runBytes = 0;
+      };
       let failure: unknown;
       try {
         const pieces = source instanceof Uint8Array ? [source] : source;
         for await (const group of decoder.decode(pieces as AsyncIterable<Uint8Array>)) {
           if (hasBit(bits, group.group)) continue;
-          await fh.write(group.data, 0, group.data.length, group.offset);
+          if (runBytes > 0 && (group.offset !== runStart + runBytes || runBytes >= WRITE_RUN_BYTES)) await flush();
+          if (runBytes === 0) runStart = group.offset;
+          run.push(group.data);
+          runBytes += group.data.length;
           written.push(group.group);
         }
       } catch (err) {
         failure = err;
       } finally {
-        await fh.sync();
-        await fh.close();
+        try {
+          await flush();
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
       }
       if (written.length > 0) await this.#index.setGroups(hash, written);
       if (failure instanceof BaoVerifyError) throw new BlobStoreError('INVALID_INPUT', failure.message);
