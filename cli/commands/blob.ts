@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { CliError, UsageError, type Command, type CommandContext } from '../command.ts';
 import type { BlobStore } from '../../actors/fs/store.ts';
 import type { FetchProgress } from '../../protocols/blobs/fetch.ts';
+import { parseCommandArgs } from '../args.ts';
 
 async function openStore(ctx: CommandContext): Promise<BlobStore> {
   const { BlobStore } = await import('../../actors/fs/store.ts');
@@ -26,29 +27,6 @@ async function withStore<T>(ctx: CommandContext, fn: (store: BlobStore) => Promi
   } finally {
     await store.close();
   }
-}
-
-/** Splits argv into positionals and `--flag value` / `-o value` options (`all` keeps repeated ones). */
-function parseArgs(argv: string[], valued: string[], flags: string[] = []): {
-  positional: string[]; options: Map<string, string | true>; all: Map<string, string[]>;
-} {
-  const positional: string[] = [];
-  const options = new Map<string, string | true>();
-  const all = new Map<string, string[]>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const eq = a.indexOf('=');
-    const name = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
-    if (valued.includes(name)) {
-      const value = name !== a ? a.slice(eq + 1) : argv[++i];
-      if (value === undefined) throw new UsageError(`${name} needs a value`);
-      options.set(name, value);
-      all.set(name, [...(all.get(name) ?? []), value]);
-    } else if (flags.includes(a)) options.set(a, true);
-    else if (a.startsWith('-') && a !== '-') throw new UsageError(`unknown option ${a}`);
-    else positional.push(a);
-  }
-  return { positional, options, all };
 }
 
 function formatBytes(n: number): string {
@@ -98,20 +76,19 @@ const add: Command = {
   summary: 'add a file or a folder (as a collection) to the local blob store; prints its hash',
   usage: 'alknet blob add FILE|DIR [--tag NAME] [--json]',
   async run(ctx) {
-    const { positional, options } = parseArgs(ctx.argv, ['--tag']);
-    if (positional.length !== 1) throw new UsageError('blob add takes one FILE or DIR');
+    const { positionals: positional, values } = parseCommandArgs(ctx, { tag: { type: 'string' } }, { min: 1 });
     const target = path.resolve(positional[0]!);
     const st = fs.statSync(target, { throwIfNoEntry: false });
     if (!st) throw new CliError(`${positional[0]}: no such file or folder`);
-    const tag = options.get('--tag');
+    const tag = values.tag;
     const bar = progressBar(ctx, ctx.stderr.isTTY ? sizeOfTree(target) : 0);
     const result = await withStore(ctx, async (store) => {
       if (st.isDirectory()) {
-        const r = await store.addDirectory(target, { tag: typeof tag === 'string' ? tag : undefined, onProgress: (n) => bar.update(n) });
+        const r = await store.addDirectory(target, { tag, onProgress: (n) => bar.update(n) });
         return { hash: r.hash, size: r.size, collection: true, files: r.entries.length };
       }
       if (!st.isFile()) throw new CliError(`${positional[0]}: not a regular file or folder`);
-      const r = await store.add(target, { tag: typeof tag === 'string' ? tag : path.basename(target), onProgress: (n) => bar.update(n) });
+      const r = await store.add(target, { tag: tag ?? path.basename(target), onProgress: (n) => bar.update(n) });
       return { hash: r.hash, size: r.size, collection: false, files: 1 };
     });
     bar.done();
@@ -124,8 +101,7 @@ const ls: Command = {
   summary: 'list the blobs in the local store (hash, size, complete, tags)',
   usage: 'alknet blob ls [--json]',
   async run(ctx) {
-    const { positional } = parseArgs(ctx.argv, []);
-    if (positional.length > 0) throw new UsageError('blob ls takes no arguments');
+    parseCommandArgs(ctx, {});
     const blobs = await withStore(ctx, async (store) => store.list());
     if (ctx.json) {
       ctx.stdout.write(`${JSON.stringify(blobs.map(({ hash, size, complete, tags }) => ({ hash, size, complete, tags })))}\n`);
@@ -164,14 +140,17 @@ const get: Command = {
   summary: 'write a blob to a file (a collection to a folder) or stdout; --from fetches it (verified, resumable) first',
   usage: 'alknet blob get HASH [--from ADDR]... [--transport tls|quic] [-o PATH]',
   async run(ctx) {
-    const { positional, options, all } = parseArgs(ctx.argv, ['-o', '--output', '--from', '--transport']);
-    if (positional.length !== 1) throw new UsageError('blob get takes one HASH');
+    const { positionals: positional, values } = parseCommandArgs(ctx, {
+      output: { type: 'string', short: 'o' },
+      from: { type: 'string', multiple: true },
+      transport: { type: 'string' },
+    }, { min: 1 });
     const hash = positional[0]!.toLowerCase();
     if (!/^[0-9a-f]{64}$/.test(hash)) throw new UsageError('HASH is 64 hex characters');
-    const transport = options.get('--transport') ?? 'tls';
+    const transport = values.transport ?? 'tls';
     if (transport !== 'tls' && transport !== 'quic') throw new UsageError('--transport is tls or quic');
-    const from = all.get('--from') ?? [];
-    const out = options.get('-o') ?? options.get('--output');
+    const from = values.from ?? [];
+    const out = values.output;
     await withStore(ctx, async (store) => {
       if (from.length > 0) {
         const { fetchBlob } = await import('../../protocols/blobs/fetch.ts');
@@ -231,8 +210,7 @@ const tag: Command = {
   summary: 'name a blob so gc keeps it',
   usage: 'alknet blob tag NAME HASH',
   async run(ctx) {
-    const { positional } = parseArgs(ctx.argv, []);
-    if (positional.length !== 2) throw new UsageError('blob tag takes NAME and HASH');
+    const { positionals: positional } = parseCommandArgs(ctx, {}, { min: 2 });
     await withStore(ctx, (store) => store.tag(positional[0]!, positional[1]!.toLowerCase()));
   },
 };
@@ -242,8 +220,7 @@ const untag: Command = {
   summary: 'remove a tag',
   usage: 'alknet blob untag NAME',
   async run(ctx) {
-    const { positional } = parseArgs(ctx.argv, []);
-    if (positional.length !== 1) throw new UsageError('blob untag takes NAME');
+    const { positionals: positional } = parseCommandArgs(ctx, {}, { min: 1 });
     if (!(await withStore(ctx, (store) => store.untag(positional[0]!)))) throw new CliError(`no tag ${positional[0]}`);
   },
 };
@@ -253,8 +230,7 @@ const rm: Command = {
   summary: 'delete a blob and the tags naming it',
   usage: 'alknet blob rm HASH',
   async run(ctx) {
-    const { positional } = parseArgs(ctx.argv, []);
-    if (positional.length !== 1) throw new UsageError('blob rm takes one HASH');
+    const { positionals: positional } = parseCommandArgs(ctx, {}, { min: 1 });
     if (!(await withStore(ctx, (store) => store.delete(positional[0]!.toLowerCase())))) throw new CliError(`blob ${positional[0]} not found`);
   },
 };
@@ -264,8 +240,7 @@ const gc: Command = {
   summary: 'remove blobs that no tag pins (children of tagged collections are kept)',
   usage: 'alknet blob gc [--json]',
   async run(ctx) {
-    const { positional } = parseArgs(ctx.argv, []);
-    if (positional.length > 0) throw new UsageError('blob gc takes no arguments');
+    parseCommandArgs(ctx, {});
     const result = await withStore(ctx, (store) => store.gc());
     ctx.stdout.write(ctx.json ? `${JSON.stringify(result)}\n` : `removed ${result.removed.length}, kept ${result.kept}\n`);
   },

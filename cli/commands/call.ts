@@ -1,16 +1,8 @@
 // `alknet call ADDR OPERATION [JSON]`, `alknet ops ADDR`, and `alknet token create|ls|rm`.
 import path from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CliError, UsageError, type Command, type CommandContext } from '../command.ts';
 import { optionalIdentity } from '../identity.ts';
-
-function parse(ctx: CommandContext, options: NonNullable<ParseArgsConfig['options']>) {
-  try {
-    return parseArgs({ args: ctx.argv, options, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new UsageError((err as Error).message.split('\n')[0]!);
-  }
-}
+import { parseCommandArgs } from '../args.ts';
 
 const CLIENT_FLAGS = {
   tls: { type: 'boolean' },
@@ -47,8 +39,7 @@ function deadline(text: string | undefined): number | undefined {
 }
 
 async function runCall(ctx: CommandContext): Promise<number> {
-  const { values, positionals } = parse(ctx, { ...CLIENT_FLAGS, subscribe: { type: 'boolean' } });
-  if (positionals.length < 2 || positionals.length > 3) throw new UsageError('call takes ADDR OPERATION [JSON]');
+  const { values, positionals } = parseCommandArgs(ctx, { ...CLIENT_FLAGS, subscribe: { type: 'boolean' } }, { min: 2, max: 3 });
   const [address, operation, json] = positionals as [string, string, string | undefined];
   let input: unknown = {};
   if (json !== undefined) {
@@ -97,8 +88,7 @@ interface OperationSummary {
 }
 
 async function runOps(ctx: CommandContext): Promise<number> {
-  const { values, positionals } = parse(ctx, CLIENT_FLAGS);
-  if (positionals.length !== 1) throw new UsageError('ops takes exactly one ADDR');
+  const { values, positionals } = parseCommandArgs(ctx, CLIENT_FLAGS, { min: 1 });
   const client = await openClient(ctx, positionals[0]!, values);
   try {
     const { operations } = await client.call<{ operations: OperationSummary[] }>('services/list', {});
@@ -126,8 +116,7 @@ function scopesFlag(text: string | undefined): string[] {
 }
 
 async function runTokenCreate(ctx: CommandContext): Promise<number> {
-  const { values, positionals } = parse(ctx, { scopes: { type: 'string' }, name: { type: 'string' } });
-  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const { values } = parseCommandArgs(ctx, { scopes: { type: 'string' }, name: { type: 'string' } });
   const { addToken } = await import('../../protocols/call/peersFile.ts');
   const name = (values.name as string | undefined) ?? `token-${Date.now().toString(36)}`;
   let created;
@@ -143,8 +132,7 @@ async function runTokenCreate(ctx: CommandContext): Promise<number> {
 }
 
 async function runTokenLs(ctx: CommandContext): Promise<number> {
-  const { positionals } = parse(ctx, {});
-  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  parseCommandArgs(ctx, {});
   const { listTokens } = await import('../../protocols/call/peersFile.ts');
   const tokens = listTokens(ctx.home);
   if (ctx.json) ctx.stdout.write(JSON.stringify(tokens.map((t) => ({ name: t.name, scopes: t.scopes, enabled: t.enabled }))) + '\n');
@@ -153,8 +141,7 @@ async function runTokenLs(ctx: CommandContext): Promise<number> {
 }
 
 async function runTokenRm(ctx: CommandContext): Promise<number> {
-  const { positionals } = parse(ctx, {});
-  if (positionals.length !== 1) throw new UsageError('token rm takes exactly one NAME');
+  const { positionals } = parseCommandArgs(ctx, {}, { min: 1 });
   const { removeToken } = await import('../../protocols/call/peersFile.ts');
   if (!removeToken(ctx.home, positionals[0]!)) throw new CliError(`no token named "${positionals[0]}"`);
   return 0;

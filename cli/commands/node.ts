@@ -1,18 +1,10 @@
 // `alknet node` (run a node until SIGINT/SIGTERM) and `alknet connect` (stdin/stdout <-> one stream).
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CliError, UsageError, type Command, type CommandContext } from '../command.ts';
 import { writeFileAtomic } from '../../lib/atomicFile.ts';
 import { optionalIdentity } from '../identity.ts';
-
-function parse(ctx: CommandContext, options: NonNullable<ParseArgsConfig['options']>) {
-  try {
-    return parseArgs({ args: ctx.argv, options, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new UsageError((err as Error).message.split('\n')[0]!);
-  }
-}
+import { parseCommandArgs } from '../args.ts';
 
 /** `--inspect` takes an optional value, which parseArgs cannot express: take it out first. */
 function takeInspect(argv: string[]): { argv: string[]; inspect: number | null } {
@@ -31,12 +23,11 @@ function takeInspect(argv: string[]): { argv: string[]; inspect: number | null }
 
 export async function runNode(ctx: CommandContext): Promise<number> {
   const { argv, inspect } = takeInspect(ctx.argv);
-  const { values, positionals } = parse({ ...ctx, argv }, {
+  const { values } = parseCommandArgs({ argv }, {
     listen: { type: 'string' },
     dns: { type: 'string' },
     'ready-file': { type: 'string' },
   });
-  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   const { readPassphrase } = await import('../passphrase.ts');
   const { vaultExists } = await import('../../actors/vault/vaultFile.ts');
   if (!vaultExists(ctx.home)) throw new CliError(`no vault in ${ctx.home}: create one with "alknet --home ${ctx.home} init"`);
@@ -91,8 +82,7 @@ export async function runNode(ctx: CommandContext): Promise<number> {
 }
 
 async function runConnect(ctx: CommandContext): Promise<number> {
-  const { values, positionals } = parse(ctx, { alpn: { type: 'string' }, tls: { type: 'boolean' } });
-  if (positionals.length !== 1) throw new UsageError('connect takes exactly one ADDR');
+  const { values, positionals } = parseCommandArgs(ctx, { alpn: { type: 'string' }, tls: { type: 'boolean' } }, { min: 1 });
   if (!values.alpn) throw new UsageError('--alpn ALPN is required');
   const { dial, parseAddress } = await import('../../actors/listener/dial.ts');
   let address;

@@ -1,21 +1,13 @@
 // `alknet peer add|ls|rm`: the node ids allowed to call scoped operations, kept in peers.toml.
 // A running node re-reads the file on its next call, so no restart is needed.
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { isNodeId } from '../../actors/vault/nodeId.ts';
 import { addPeer, listPeers, PeersFileError, peersPath, removePeer } from '../../protocols/call/peersFile.ts';
 import { isScope } from '../../protocols/call/scopes.ts';
 import { CliError, UsageError, type Command, type CommandContext } from '../command.ts';
+import { parseCommandArgs, type FlagSpec } from '../args.ts';
 
-function args(ctx: CommandContext, options: NonNullable<ParseArgsConfig['options']>, positionals: number) {
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({ args: ctx.argv, options: { ...options, json: { type: 'boolean' } }, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new UsageError((err as Error).message.split('\n')[0]!);
-  }
-  if (parsed.positionals.length !== positionals) {
-    throw new UsageError(positionals === 0 ? 'takes no arguments' : `expects ${positionals} argument(s)`);
-  }
+function args(ctx: CommandContext, options: FlagSpec, positionals: number) {
+  const parsed = parseCommandArgs(ctx, { ...options, json: { type: 'boolean' } }, { min: positionals });
   return { values: parsed.values as Record<string, string | boolean | undefined>, positionals: parsed.positionals, json: ctx.json || parsed.values.json === true };
 }
 

@@ -1,23 +1,15 @@
 // `alknet init`, `alknet id`, `alknet vault derive`, `alknet vault passwd`: the vault's user surface.
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CliError, UsageError, type Command, type CommandContext } from '../command.ts';
 import { loadConfig } from '../config.ts';
+import { parseCommandArgs, type FlagSpec } from '../args.ts';
 import { firstLine, readMnemonicInput, readNewPassphrase, readPassphrase } from '../passphrase.ts';
 import { VaultError } from '../../actors/vault/errors.ts';
 import { checkMnemonic, deriveEd25519, formatPath, hardenedPath, mnemonicToSeed, nodeKeys, wipeKey } from '../../actors/vault/keys.ts';
 import { changeVaultPassphrase, createVaultFile, openVaultFile, vaultExists, vaultPath, type VaultSecret } from '../../actors/vault/vaultFile.ts';
 
-type Options = NonNullable<ParseArgsConfig['options']>;
-
-function flags<O extends Options>(ctx: CommandContext, options: O, positionals: number) {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: ctx.argv, options, allowPositionals: positionals > 0, strict: true });
-  } catch (err) {
-    throw new UsageError((err as Error).message.split('\n')[0]!);
-  }
-  if (parsed.positionals.length > positionals) throw new UsageError(`unexpected argument "${parsed.positionals[positionals]}"`);
-  return parsed;
+/** At most `positionals` positional arguments (a missing one is reported by the command itself). */
+function flags<O extends FlagSpec>(ctx: CommandContext, options: O, positionals: number) {
+  return parseCommandArgs(ctx, options, { min: 0, max: positionals });
 }
 
 /** A VaultError is a one-line failure the user can act on (exit 1). */
