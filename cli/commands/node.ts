@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CliError, UsageError, type Command, type CommandContext } from '../command.ts';
 import { writeFileAtomic } from '../../lib/atomicFile.ts';
+import type { RunningNode } from '../../supervisors/startNode.ts';
 import { optionalIdentity } from '../identity.ts';
 import { parseCommandArgs } from '../args.ts';
 
@@ -21,7 +22,10 @@ function takeInspect(argv: string[]): { argv: string[]; inspect: number | null }
   return { argv: rest, inspect };
 }
 
-export async function runNode(ctx: CommandContext): Promise<number> {
+/** Called once the node listens (after the ready file is written): `npm start` prints how to reach it. */
+export type OnNodeReady = (node: RunningNode) => void;
+
+export async function runNode(ctx: CommandContext, onReady?: OnNodeReady): Promise<number> {
   const { argv, inspect } = takeInspect(ctx.argv);
   const { values } = parseCommandArgs({ argv }, {
     listen: { type: 'string' },
@@ -56,6 +60,7 @@ export async function runNode(ctx: CommandContext): Promise<number> {
     writeFileAtomic(path.resolve(readyFile), JSON.stringify(ready) + '\n', { mode: 0o644 });
   }
   if (inspector) ctx.stderr.write(`alknet: inspector on ws://127.0.0.1:${inspector.port}\n`);
+  onReady?.(node);
 
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
@@ -131,7 +136,7 @@ export const commands: Command[] = [
     name: 'node',
     summary: 'run the node until SIGINT/SIGTERM',
     usage: 'alknet node [--listen HOST:PORT] [--dns HOST:PORT] [--ready-file F] [--inspect[=PORT]]',
-    run: runNode,
+    run: (ctx) => runNode(ctx),
   },
   {
     name: 'connect',

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { dial } from '../../actors/listener/dial.ts';
 import type { Connection } from '../../actors/listener/connection.ts';
 import { CallClient } from '../../protocols/call/client.ts';
-import { isNodeId } from '../../actors/vault/nodeId.ts';
+import { isNodeId, nodeIdFromPublicKey } from '../../actors/vault/nodeId.ts';
 import { newKeys, within } from '../listener/fixtures.ts';
 import { BIN, echoProtocol, makeHome, poll, spawnChild, startTestNode, type Child, type TestHome } from './helpers.ts';
 
@@ -127,21 +127,17 @@ test('alknet connect pipes stdin to one stream and the echo to stdout', async ()
       assert.equal(child.stdout(), text);
     }
     // A pinned key that differs: exit 1 with a one-line reason.
-    const other = await makeHome('alknet-other-');
-    try {
-      const wrong = (await startTestNode(other)).nodeId;
-      const child = spawnChild([BIN, '--home', client.home, 'connect', `${wrong}@${node.address}`, '--alpn', 'example/echo'], {
-        env: { ALKNET_PASSPHRASE: client.passphrase },
-        stdin: 'pipe',
-      });
-      child.proc.stdin!.end('x');
-      const { code } = await child.exited(20_000);
-      assert.equal(code, 1, child.stderr());
-      assert.match(child.stderr(), new RegExp(`expected ${wrong}`));
-      assert.equal(child.stdout(), '');
-    } finally {
-      other.cleanup();
-    }
+    const wrong = nodeIdFromPublicKey(newKeys().publicKey);
+    const child = spawnChild([BIN, '--home', client.home, 'connect', `${wrong}@${node.address}`, '--alpn', 'example/echo'], {
+      env: { ALKNET_PASSPHRASE: client.passphrase },
+      stdin: 'pipe',
+    });
+    child.proc.stdin!.end('x');
+    const { code } = await child.exited(20_000);
+    assert.equal(code, 1, child.stderr());
+    assert.match(child.stderr(), new RegExp(`expected ${wrong}`));
+    assert.equal(child.stderr().trim().split('\n').length, 1, 'one line');
+    assert.equal(child.stdout(), '');
   } finally {
     await node.stop();
     server.cleanup();
