@@ -273,7 +273,9 @@ export class Bus {
     });
     const gone = (how: string, err?: unknown) => {
       if (err !== undefined) {
-        this.logger.warn({ systemId, error: err instanceof Error ? err.name : typeof err }, `actor "${systemId}" ${how}`);
+        // The operator needs the reason a service crashed; our errors never carry secrets (one line, capped).
+        const reason = err instanceof Error ? err.message.split('\n')[0]!.slice(0, 300) : typeof err;
+        this.logger.warn({ systemId, error: err instanceof Error ? err.name : typeof err, reason }, `actor "${systemId}" ${how}`);
       }
       this.removeRegistration(reg, `actor "${systemId}" stopped before replying`);
     };
