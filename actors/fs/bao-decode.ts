@@ -14,6 +14,11 @@ export interface VerifiedGroup {
   offset: number;
   /** The verified bytes (may be a view of the piece given to `write`). */
   data: Uint8Array;
+  /**
+   * The group's chaining value, as the verified parents above it prove it (32 bytes); absent when
+   * the group is the whole content (its value is then the root hash, with the root flag).
+   */
+  cv?: Uint8Array;
 }
 
 export interface BaoDecoderOptions extends BaoOptions {
@@ -61,7 +66,10 @@ export class BaoDecoder {
   /** The node being received; undefined while the header is, null once the tree is complete. */
   private node: TreeVisit | undefined | null = undefined;
   private needLen = HEADER_LEN;
-  private buffer = new Uint8Array(Math.max(HEADER_LEN, PARENT_LEN));
+  /** Holds a header or parent split across pieces. */
+  private readonly buffer = new Uint8Array(Math.max(HEADER_LEN, PARENT_LEN));
+  /** Where a node split across pieces is gathered: `buffer`, or a fresh array for a group (handed out as is). */
+  private gather: Uint8Array = this.buffer;
   private have = 0;
   /** Chaining values the next nodes must have, the next one last. */
   private readonly expected: Uint8Array[] = [];
@@ -149,12 +157,14 @@ export class BaoDecoder {
         bytes = piece.subarray(pos, pos + want);
         pos += want;
       } else {
+        if (this.have === 0) this.gather = this.node?.kind === 'group' ? new Uint8Array(this.needLen) : this.buffer;
         const take = Math.min(want, piece.length - pos);
-        this.buffer.set(piece.subarray(pos, pos + take), this.have);
+        this.gather.set(piece.subarray(pos, pos + take), this.have);
         this.have += take;
         pos += take;
         if (this.have < this.needLen) return;
-        bytes = this.buffer.slice(0, this.needLen);
+        // A group was gathered into its own array (one copy); a header or parent is copied out.
+        bytes = this.gather === this.buffer ? this.buffer.slice(0, this.needLen) : this.gather;
       }
       this.accept(bytes, out);
       this.streamOffset += this.needLen;
@@ -186,7 +196,7 @@ export class BaoDecoder {
     if (!sameBytes(subtreeCV(bytes, node.group * 2 ** shape.chunkGroupLog, node.isRoot), expected)) {
       throw this.fail('group', `bao: ${describe(node)} at stream offset ${this.streamOffset} does not match the hash`, node.group);
     }
-    out.push({ group: node.group, offset: node.dataStart, data: bytes });
+    out.push(node.isRoot ? { group: node.group, offset: node.dataStart, data: bytes } : { group: node.group, offset: node.dataStart, data: bytes, cv: expected });
   }
 
   private startTree(header: Uint8Array): void {
@@ -203,7 +213,6 @@ export class BaoDecoder {
     this.shape = shape;
     const wanted = this.opts.ranges ? groupsForRanges(shape, this.opts.ranges) : undefined;
     this.walker = walkTree(shape, wanted);
-    this.buffer = new Uint8Array(Math.max(PARENT_LEN, Math.min(shape.groupLen, shape.size)));
   }
 
   private next(): void {

@@ -20,6 +20,24 @@ function buildParents(shape: TreeShape, cvs: Uint8Array, lo: number, hi: number,
 }
 
 /**
+ * The BLAKE3 hash and the outboard of a content of `size` bytes from its groups' chaining values
+ * (32 bytes per group, in order): only the parents are hashed, so this costs one compression per
+ * group instead of hashing the content. With one group there are no chaining values (its value is
+ * the root hash) and `undefined` is returned: the caller has to hash that group.
+ */
+export function outboardFromGroupCvs(size: number, cvs: Uint8Array, opts: BaoOptions = {}): BaoOutboard | undefined {
+  const shape = treeShape(size, opts);
+  if (shape.groupCount === 1) return undefined;
+  if (cvs.length !== OUT_LEN * shape.groupCount) {
+    throw new RangeError(`bao: ${shape.groupCount} groups need ${OUT_LEN * shape.groupCount} bytes of chaining values, got ${cvs.length}`);
+  }
+  const outboard = new Uint8Array(outboardLen(shape));
+  writeSizeHeader(outboard, shape.size);
+  const hash = buildParents(shape, cvs, 0, shape.groupCount, outboard, 0);
+  return { hash: hash.slice(), outboard };
+}
+
+/**
  * Incremental outboard encoder: `update` with the content in pieces of any size, then `finish()`
  * gives the BLAKE3 hash and the outboard, byte for byte what `encodeOutboard` gives.
  */

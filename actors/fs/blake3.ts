@@ -5,6 +5,8 @@ import {
   CHUNK_END, CHUNK_START, CHUNK_WORDS, DERIVE_KEY_CONTEXT, DERIVE_KEY_MATERIAL, IV, KEYED_HASH, PARENT, ROOT,
   compress, compressChunks,
 } from './blake3-compress.ts';
+import { SIMD_MAX_CHUNKS, simdKernel } from './blake3-simd.ts';
+import type { Blake3SimdKernel } from './blake3-simd.ts';
 
 export const OUT_LEN = 32;
 export const KEY_LEN = 32;
@@ -26,6 +28,46 @@ const batchCvs = new Uint32Array(BATCH_CHUNKS * 8);
 const parentBlock = new Uint32Array(16);
 const outputWords = new Uint32Array(16);
 const outputBytes = new Uint8Array(outputWords.buffer);
+
+// The WebAssembly SIMD kernel hashes whole chunks four at a time; the TypeScript kernel stays for
+// runtimes without WebAssembly SIMD and as the tests' oracle (useSimdKernel(false)).
+let simd: Blake3SimdKernel | undefined = simdKernel;
+
+/** Fewest chunks worth a SIMD call: one per lane (fewer would hash unused lanes for nothing). */
+const SIMD_MIN_CHUNKS = 4;
+
+/** True when whole chunks go through the WebAssembly SIMD kernel. */
+export function simdKernelActive(): boolean {
+  return simd !== undefined;
+}
+
+/**
+ * Turns the WebAssembly SIMD kernel on (where the runtime has it) or off (TypeScript only); returns
+ * whether it was on. For tests and benchmarks; results are the same either way.
+ */
+export function useSimdKernel(enabled: boolean): boolean {
+  const was = simd !== undefined;
+  simd = enabled ? simdKernel : undefined;
+  return was;
+}
+
+function popcount32(x: number): number {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return (((x + (x >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+}
+
+/** Set bits of a non-negative safe integer (chunk counts reach 2^43 and beyond). */
+function popcount(x: number): number {
+  return popcount32(x >>> 0) + popcount32(Math.floor(x / 0x100000000) >>> 0);
+}
+
+/** Largest power of two ≤ `n` (n ≥ 1) that divides `position` (any power divides 0), at most `max`. */
+function alignedPowerOfTwo(n: number, position: number, max: number): number {
+  let count = max;
+  while (count > n || position % count !== 0) count /= 2;
+  return count;
+}
 
 export interface HashOptions {
   /** Output length in bytes (extended output, any length ≥ 0); default 32. */
@@ -52,7 +94,10 @@ function wordsOf(bytes32: Uint8Array): Uint32Array {
 }
 
 function bytesOfWords(words: Uint32Array, count: number): Uint8Array {
-  return new Uint8Array(words.buffer.slice(words.byteOffset, words.byteOffset + count * 4));
+  // A fresh small array filled from a view: cheaper than ArrayBuffer.prototype.slice.
+  const out = new Uint8Array(count * 4);
+  out.set(new Uint8Array(words.buffer, words.byteOffset, count * 4));
+  return out;
 }
 
 function checkLength(length: number): void {
@@ -162,17 +207,28 @@ export class Blake3Hasher {
       if (this.blocksCompressed * BLOCK_LEN + this.blockLen === CHUNK_LEN) {
         // A full chunk followed by more input: it is not the root, so finish it.
         this.compressBufferedBlock(CHUNK_END);
-        this.pushChunkCv(this.chunkCv, 0);
+        this.pushSubtreeCv(this.chunkCv, 0, 1);
         this.chunkCv.set(this.key);
         this.blocksCompressed = 0;
         this.blockLen = 0;
       }
       if (this.blocksCompressed === 0 && this.blockLen === 0 && end - pos > CHUNK_LEN) {
         // Fast path: whole chunks with more input after them (so none is the last chunk).
-        const count = Math.min(BATCH_CHUNKS, Math.floor((end - pos - 1) / CHUNK_LEN));
+        const whole = Math.floor((end - pos - 1) / CHUNK_LEN);
+        // The largest subtree that starts here: a power of two of chunks, aligned to its size. SIMD
+        // pays off from four chunks (one per lane); fewer go through the TypeScript loop.
+        const aligned = simd ? alignedPowerOfTwo(whole, this.chunkCounter - this.startChunk, SIMD_MAX_CHUNKS) : 0;
+        if (simd && aligned >= SIMD_MIN_CHUNKS) {
+          const count = aligned;
+          simd.subtreeCv(this.key, input, pos, count, this.chunkCounter, this.flags, batchCvs, 0);
+          this.pushSubtreeCv(batchCvs, 0, count);
+          pos += count * CHUNK_LEN;
+          continue;
+        }
+        const count = simd ? aligned : Math.min(BATCH_CHUNKS, whole);
         batchBytes.set(input.subarray(pos, pos + count * CHUNK_LEN));
         compressChunks(this.key, batchWords, 0, count, this.chunkCounter, this.flags, batchCvs, 0);
-        for (let i = 0; i < count; i++) this.pushChunkCv(batchCvs, i * 8);
+        for (let i = 0; i < count; i++) this.pushSubtreeCv(batchCvs, i * 8, 1);
         pos += count * CHUNK_LEN;
         continue;
       }
@@ -221,21 +277,24 @@ export class Blake3Hasher {
     compress(this.chunkCv, 0, this.blockWords, 0, this.chunkCounter, this.blockLen, flags, this.chunkCv, 0, false);
   }
 
-  /** Adds the chaining value of the chunk `chunkCounter` and merges the subtrees it completes. */
-  private pushChunkCv(cvs: Uint32Array, off: number): void {
-    this.chunkCounter++;
-    let total = this.chunkCounter - this.startChunk;
+  /**
+   * Adds the chaining value of the subtree of `count` chunks starting at `chunkCounter` (count a
+   * power of two the position is a multiple of) and merges the subtrees it completes. Merging at
+   * once is safe: callers push only when more input follows, so no merged node is the root.
+   */
+  private pushSubtreeCv(cvs: Uint32Array, off: number, count: number): void {
+    this.chunkCounter += count;
     let top = this.stackLen * 8;
     this.stack.set(cvs.subarray(off, off + 8), top);
-    while ((total & 1) === 0) {
-      // Merge the two topmost subtrees (equal sizes) into their parent.
+    this.stackLen++;
+    // One stack entry per set bit of the chunk count: merge the two topmost until that holds.
+    const entries = popcount(this.chunkCounter - this.startChunk);
+    while (this.stackLen > entries) {
       parentBlock.set(this.stack.subarray(top - 8, top + 8));
       compress(this.key, 0, parentBlock, 0, 0, BLOCK_LEN, this.flags | PARENT, this.stack, top - 8, false);
       top -= 8;
       this.stackLen--;
-      total = Math.floor(total / 2);
     }
-    this.stackLen++;
   }
 
   private finalOutput(): PendingOutput {
@@ -286,6 +345,13 @@ const subtreeHasher = new Blake3Hasher();
  */
 export function subtreeCV(bytes: Uint8Array, startChunk: number, isRoot: boolean): Uint8Array {
   if (isRoot && startChunk !== 0) throw new RangeError('blake3: a root subtree starts at chunk 0');
+  const chunks = bytes.length / CHUNK_LEN;
+  if (simd && !isRoot && Number.isInteger(chunks) && chunks >= SIMD_MIN_CHUNKS && chunks <= SIMD_MAX_CHUNKS
+    && (chunks & (chunks - 1)) === 0 && startChunk % chunks === 0) {
+    // A whole aligned power-of-two subtree (every inner group of bao): one call of the SIMD kernel.
+    simd.subtreeCv(IV, bytes, 0, chunks, startChunk, 0, batchCvs, 0);
+    return bytesOfWords(batchCvs, 8);
+  }
   if (!isRoot && bytes.length === CHUNK_LEN) {
     // One whole inner chunk (every group of classic bao): straight to the unrolled chunk loop.
     batchBytes.set(bytes);
