@@ -6,7 +6,8 @@ import { Bus } from '../bus/index.ts';
 import { echoMachine } from '../test/bus/fixtures/machine.ts';
 import '../test/bus/fixtures/messages.ts';
 
-const N = Number(process.argv[2] ?? 200_000);
+// --short: a quick run (CI smoke); a number: messages per row.
+const N = process.argv.includes('--short') ? 10_000 : Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 200_000);
 const BATCH = 256;
 
 interface Row {

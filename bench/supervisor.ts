@@ -8,7 +8,8 @@ import { createActor, enqueueActions, setup, SimulatedClock, spawnChild } from '
 import type { AnyActorRef } from 'xstate';
 import { createSupervisor } from '../supervisors/supervisor.ts';
 
-const N = Number(process.argv[2] ?? 5000);
+// --short: a quick run (CI smoke); a number: crashes per case.
+const N = process.argv.includes('--short') ? 200 : Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 5000);
 const WARMUP = 500;
 
 let startedAt = 0n;

@@ -1,0 +1,24 @@
+// Every benchmark runs in its short mode in CI, so a benchmark that no longer runs is noticed.
+// This checks that each finishes and prints a table of numbers; it never looks at the timings.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const BENCHES = ['bus', 'supervisor', 'vault', 'transport', 'call', 'restart', 'blobs', 'tensor'];
+
+for (const name of BENCHES) {
+  test(`bench/${name}.ts --short runs and prints its table`, async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(root, 'bench', `${name}.ts`), '--short'], {
+      cwd: root,
+      timeout: 240_000,
+      maxBuffer: 16 << 20,
+    });
+    const rows = stdout.split('\n').filter((line) => /\d/.test(line) && (line.includes('|') || /\s{2,}\S/.test(line)));
+    assert.ok(rows.length >= 2, `bench/${name}.ts printed no table:\n${stdout.slice(0, 2000)}`);
+    assert.doesNotMatch(stdout, /\bNaN\b/, `bench/${name}.ts printed NaN:\n${stdout.slice(0, 2000)}`);
+  });
+}
