@@ -44,6 +44,9 @@ export class BaoVerifyError extends Error {
   }
 }
 
+/** Bytes of one gather slab (see groupSpace). */
+const GATHER_SLAB = 1024 * 1024;
+
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   let diff = 0;
@@ -74,6 +77,8 @@ export class BaoDecoder {
   /** Chaining values the next nodes must have, the next one last. */
   private readonly expected: Uint8Array[] = [];
   private streamOffset = 0;
+  private slab: Uint8Array = new Uint8Array(0);
+  private slabAt = 0;
   private failure: BaoVerifyError | undefined;
 
   /**
@@ -135,6 +140,24 @@ export class BaoDecoder {
     this.finish();
   }
 
+  /**
+   * Room for one group split across pieces: a view of a shared 1 MiB slab, not an array per group.
+   * A slice arrives in ~16 KiB transport pieces and the 64-byte parents shift every group across
+   * two of them, so an array per group meant thousands of allocations (and GC) per 128 MiB. Views
+   * handed out stay valid: a full slab is replaced, never reused. Unzeroed is fine: a view is
+   * handed out only once every byte of it was written.
+   */
+  private groupSpace(len: number): Uint8Array {
+    if (this.slabAt + len > this.slab.length) {
+      const slab = Buffer.allocUnsafeSlow(Math.max(GATHER_SLAB, len));
+      this.slab = new Uint8Array(slab.buffer, slab.byteOffset, slab.length);
+      this.slabAt = 0;
+    }
+    const out = this.slab.subarray(this.slabAt, this.slabAt + len);
+    this.slabAt += len;
+    return out;
+  }
+
   private fail(failure: BaoFailure, message: string, group?: number): BaoVerifyError {
     this.failure = new BaoVerifyError(message, failure, this.streamOffset, group);
     return this.failure;
@@ -157,7 +180,7 @@ export class BaoDecoder {
         bytes = piece.subarray(pos, pos + want);
         pos += want;
       } else {
-        if (this.have === 0) this.gather = this.node?.kind === 'group' ? new Uint8Array(this.needLen) : this.buffer;
+        if (this.have === 0) this.gather = this.node?.kind === 'group' ? this.groupSpace(this.needLen) : this.buffer;
         const take = Math.min(want, piece.length - pos);
         this.gather.set(piece.subarray(pos, pos + take), this.have);
         this.have += take;

@@ -190,24 +190,42 @@ async function writeAll(fh: fsp.FileHandle, bytes: Uint8Array, position: number)
 
 /**
  * Serves [start, end) of a file from one large read at a time. Each refill is a fresh buffer, so a
- * view handed out earlier stays valid while the caller still holds it.
+ * view handed out earlier stays valid while the caller still holds it. The next window is read
+ * while the current one is being sent (the walk visits groups in increasing order), so the sender
+ * does not stop for each 1 MiB read.
  */
 class ReadWindow {
   #buf: Uint8Array = new Uint8Array(0);
   #at = 0;
+  #ahead: { at: number; len: number; bytes: Promise<Uint8Array> } | undefined;
   constructor(private readonly fh: fsp.FileHandle, private readonly size: number) {}
   async read(start: number, end: number): Promise<Uint8Array> {
     if (start < this.#at || end > this.#at + this.#buf.length) {
       const len = Math.min(Math.max(WINDOW_BYTES, end - start), this.size - start);
-      this.#buf = await readExact(this.fh, start, len);
+      const ahead = this.#ahead;
+      this.#ahead = undefined;
+      this.#buf = ahead && ahead.at === start && ahead.len >= end - start ? await ahead.bytes : await readExact(this.fh, start, len);
       this.#at = start;
+      const next = start + this.#buf.length;
+      if (next < this.size) {
+        const nextLen = Math.min(WINDOW_BYTES, this.size - next);
+        const bytes = readExact(this.fh, next, nextLen);
+        bytes.catch(() => undefined); // awaited by the next read or by settle()
+        this.#ahead = { at: next, len: nextLen, bytes };
+      }
     }
     return this.#buf.subarray(start - this.#at, end - this.#at);
+  }
+  /** Waits for a read ahead still in flight (before the file is closed). */
+  async settle(): Promise<void> {
+    await this.#ahead?.bytes.catch(() => undefined);
+    this.#ahead = undefined;
   }
 }
 
 async function readExact(fh: fsp.FileHandle, position: number, len: number): Promise<Uint8Array> {
-  const buf = Buffer.alloc(len);
+  // Unzeroed: every byte is read into before it is returned (a short file throws).
+  const buf = Buffer.allocUnsafeSlow(len);
   let got = 0;
   while (got < len) {
     const { bytesRead } = await fh.read(buf, got, len - got, position + got);
@@ -509,12 +527,16 @@ export class BlobStore {
         const ob = obLen <= MAX_OUTBOARD_IN_MEMORY ? await readExact(outboard, 0, obLen) : undefined;
         yield ob ? ob.subarray(0, HEADER_LEN) : await readExact(outboard, 0, HEADER_LEN);
         const window = new ReadWindow(data, shape.size);
-        for (const node of walkTree(shape, wanted)) {
-          if (node.kind === 'parent') {
-            yield ob ? ob.subarray(node.outboardOffset, node.outboardOffset + PARENT_LEN) : await readExact(outboard, node.outboardOffset, PARENT_LEN);
-          } else {
-            yield await window.read(node.dataStart, node.dataEnd);
+        try {
+          for (const node of walkTree(shape, wanted)) {
+            if (node.kind === 'parent') {
+              yield ob ? ob.subarray(node.outboardOffset, node.outboardOffset + PARENT_LEN) : await readExact(outboard, node.outboardOffset, PARENT_LEN);
+            } else {
+              yield await window.read(node.dataStart, node.dataEnd);
+            }
           }
+        } finally {
+          await window.settle();
         }
       } finally {
         await Promise.allSettled([data.close(), outboard.close()]);
@@ -689,16 +711,21 @@ export class BlobStore {
       };
       let failure: unknown;
       try {
+        // One loop over the pieces, the decoder fed synchronously (no async generator per layer):
+        // the slice arrives in ~16 KiB pieces, and each async layer cost promises per piece.
         const pieces = source instanceof Uint8Array ? [source] : source;
-        for await (const group of decoder.decode(pieces as AsyncIterable<Uint8Array>)) {
-          if (hasBit(bits, group.group)) continue;
-          if (runBytes > 0 && (group.offset !== runStart + runBytes || runBytes >= WRITE_RUN_BYTES)) await flush();
-          if (runBytes === 0) runStart = group.offset;
-          run.push(group.data);
-          runBytes += group.data.length;
-          if (group.cv) runCvs.set(group.cv, CV_LEN * runCvCount++);
-          written.push(group.group);
+        for await (const piece of pieces as AsyncIterable<Uint8Array>) {
+          for (const group of decoder.write(piece)) {
+            if (hasBit(bits, group.group)) continue;
+            if (runBytes > 0 && (group.offset !== runStart + runBytes || runBytes >= WRITE_RUN_BYTES)) await flush();
+            if (runBytes === 0) runStart = group.offset;
+            run.push(group.data);
+            runBytes += group.data.length;
+            if (group.cv) runCvs.set(group.cv, CV_LEN * runCvCount++);
+            written.push(group.group);
+          }
         }
+        decoder.finish();
       } catch (err) {
         failure = err;
       } finally {

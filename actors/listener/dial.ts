@@ -11,7 +11,8 @@ import { knownNodeKey, lookupKnownNode, recordKnownNode } from '../peers/knownNo
 import { ephemeralKeyPair, makeCertificate } from './tlsIdentity.ts';
 import type { NodeKeyPair, VerifiedPeer } from './tlsIdentity.ts';
 import type { Connection, TransportKind } from './connection.ts';
-import { QUIC_APP_CLOSE_CODE, wrapQuicConnection } from './quicConnection.ts';
+import { QUIC_APP_CLOSE_CODE, quicConfigOf, quicTuningFor, wrapQuicConnection } from './quicConnection.ts';
+import type { QuicTuning } from './quicConnection.ts';
 import { wrapTlsSocket } from './tlsConnection.ts';
 import { peerFromTlsSocket, quicVerifyCallback } from './peerCertificate.ts';
 import { quicClientCrypto } from './quicCrypto.ts';
@@ -25,9 +26,26 @@ export interface ParsedAddress {
   port: number;
 }
 
+/**
+ * ALPNs that move bulk data over one long stream (blobs, sftp, git). For these, `transport:
+ * 'auto'` takes the TLS/TCP path of the same node: on this stack it is several times faster
+ * than QUIC for one stream (bench/transport, docs/transport.md "Path choice").
+ */
+export const BULK_ALPNS: ReadonlySet<string> = new Set(['alknet/blobs', 'alknet/sftp', 'alknet/git']);
+
+/** The path `transport: 'auto'` tries first for an ALPN: TLS/TCP for bulk ALPNs, else QUIC. */
+export function preferredTransport(alpn: string): TransportKind {
+  return BULK_ALPNS.has(alpn) ? 'tls' : 'quic';
+}
+
 export interface DialOptions {
   alpn: string;
-  transport: TransportKind;
+  /**
+   * 'auto': the preferred path for the ALPN (`preferredTransport`), then the other one if the
+   * first cannot connect (never after the server's key was refused). `Connection.transport`
+   * says which path was used.
+   */
+  transport: TransportKind | 'auto';
   /** Our key: shown to the server as a certificate. Without it QUIC shows a throwaway key, TLS none. */
   identity?: NodeKeyPair;
   /** Needed for a bare host:port (trust on first use). */
@@ -38,6 +56,8 @@ export interface DialOptions {
   idleTimeoutMs?: number;
   /** QUIC: ping interval that keeps an idle connection open (default 10000; 0 = off). */
   keepAliveMs?: number;
+  /** QUIC settings over the node's choice for the target host (see quicTuningFor). */
+  quic?: Partial<QuicTuning>;
   logger?: TransportLogger;
 }
 
@@ -112,7 +132,8 @@ async function serverCheck(address: ParsedAddress, knownNodesPath: string | unde
 export async function dial(address: string | ParsedAddress, opts: DialOptions): Promise<Connection> {
   const target = typeof address === 'string' ? parseAddress(address) : address;
   const check = await serverCheck(target, opts.knownNodesPath);
-  const conn = opts.transport === 'quic' ? await dialQuic(target, check, opts) : await dialTls(target, check, opts);
+  const conn = opts.transport === 'auto' ? await dialAuto(target, check, opts)
+    : opts.transport === 'quic' ? await dialQuic(target, check, opts) : await dialTls(target, check, opts);
   if (conn.peer === null) throw new Error('unreachable: accepted a server without a key');
   try {
     await check.accepted(conn.peer);
@@ -120,6 +141,31 @@ export async function dial(address: string | ParsedAddress, opts: DialOptions): 
     await conn.close('client could not record the server key');
     throw new Error(`connected, but could not record the server key: ${(err as Error).message}`);
   }
+  return conn;
+}
+
+/** Thrown when the server's key was refused: never worth retrying on another path. */
+class KeyRefusedError extends Error {}
+
+async function dialAuto(target: ParsedAddress, check: ServerCheck, opts: DialOptions): Promise<Connection> {
+  const logger = opts.logger ?? silentLogger;
+  const first = preferredTransport(opts.alpn);
+  const second: TransportKind = first === 'quic' ? 'tls' : 'quic';
+  const over = (t: TransportKind): Promise<Connection> => (t === 'quic' ? dialQuic(target, check, opts) : dialTls(target, check, opts));
+  let conn: Connection;
+  try {
+    conn = await over(first);
+  } catch (err) {
+    if (err instanceof KeyRefusedError) throw err;
+    logger.info({ alpn: opts.alpn, transport: first, err: (err as Error).message }, `${first} path failed; trying ${second}`);
+    try {
+      conn = await over(second);
+    } catch (err2) {
+      if (err2 instanceof KeyRefusedError) throw err2;
+      throw new Error(`${(err as Error).message}; over ${second}: ${(err2 as Error).message}`);
+    }
+  }
+  logger.info({ alpn: opts.alpn, transport: conn.transport }, `connected over ${conn.transport === 'quic' ? 'QUIC' : 'TLS/TCP'}`);
   return conn;
 }
 
@@ -160,12 +206,13 @@ async function dialQuic(target: ParsedAddress, check: ServerCheck, opts: DialOpt
         applicationProtos: [opts.alpn],
         maxIdleTimeout: opts.idleTimeoutMs ?? 30_000,
         keepAliveIntervalTime: (opts.keepAliveMs ?? 10_000) || undefined,
+        ...quicConfigOf(quicTuningFor(target.host, opts.quic)),
         initialMaxStreamsBidi: 100,
         initialMaxStreamsUni: 0,
       },
     }, { timer: timeoutMs });
   } catch (err) {
-    if (refusal !== undefined) throw new Error(refusal);
+    if (refusal !== undefined) throw new KeyRefusedError(refusal);
     if (quicErrorCode(err) === NO_APPLICATION_PROTOCOL) throw new Error(`${where} refused ALPN "${opts.alpn}" over QUIC`);
     if (err instanceof quicErrors.ErrorQUICClientCreateTimeout || err instanceof quicErrors.ErrorQUICConnectionStartTimeout) {
       throw new Error(`no QUIC answer from ${where} within ${timeoutMs} ms`);
@@ -197,12 +244,12 @@ async function dialTls(target: ParsedAddress, check: ServerCheck, opts: DialOpti
       ...(cert === undefined ? {} : { key: cert.keyPem, cert: cert.certPem }),
     });
     let settled = false;
-    const fail = (message: string): void => {
+    const fail = (message: string, keyRefused = false): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       socket.destroy();
-      reject(new Error(message));
+      reject(keyRefused ? new KeyRefusedError(message) : new Error(message));
     };
     const timer = setTimeout(() => fail(`no TLS answer from ${where} within ${timeoutMs} ms`), timeoutMs);
     socket.on('error', (err: Error) => {
@@ -220,7 +267,7 @@ async function dialTls(target: ParsedAddress, check: ServerCheck, opts: DialOpti
         return fail(`server at ${where}: ${(err as Error).message}`);
       }
       const refusal = check.check(peer);
-      if (refusal !== undefined) return fail(refusal);
+      if (refusal !== undefined) return fail(refusal, true);
       settled = true;
       clearTimeout(timer);
       socket.setKeepAlive(true, opts.keepAliveMs ?? 10_000);

@@ -12,7 +12,8 @@ import { nodeIdFromPublicKey } from '../vault/nodeId.ts';
 import type { NodeId } from '../vault/nodeId.ts';
 import { normalizeHost, sanitizeReason } from './connection.ts';
 import type { Connection } from './connection.ts';
-import { negotiatedAlpn, QUIC_APP_CLOSE_CODE, wrapQuicConnection } from './quicConnection.ts';
+import { negotiatedAlpn, QUIC_APP_CLOSE_CODE, quicConfigOf, quicTuningFor, wrapQuicConnection } from './quicConnection.ts';
+import type { QuicTuning } from './quicConnection.ts';
 import { wrapTlsSocket } from './tlsConnection.ts';
 import { peerFromChain, peerFromTlsSocket, quicVerifyCallback } from './peerCertificate.ts';
 import { quicServerCrypto } from './quicCrypto.ts';
@@ -38,6 +39,8 @@ export interface ListenerOptions {
   identity: NodeKeyPair;
   onConnection(conn: Connection): void;
   limits?: ListenerLimits;
+  /** QUIC settings over the node's choice for the listening host (see quicTuningFor). */
+  quic?: Partial<QuicTuning>;
   logger?: TransportLogger;
 }
 
@@ -104,6 +107,9 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
   const logger = opts.logger ?? silentLogger;
   const limits = { ...DEFAULT_LIMITS, ...opts.limits };
   let alpns = validateAlpns(opts.alpns);
+  // The server's send size is per listener (js-quic has one config per server): a loopback
+  // listener sends big datagrams, any other sends ones that cross the internet.
+  const quicConfig = quicConfigOf(quicTuningFor(opts.host, opts.quic));
   const identity = makeCertificate(opts.identity);
   const nodeId = nodeIdFromPublicKey(opts.identity.publicKey);
   const perIp = new IpCounter(limits.perIp);
@@ -194,6 +200,7 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
         maxIdleTimeout: limits.idleTimeoutMs,
         initialMaxStreamsBidi: limits.maxStreamsPerConnection,
         initialMaxStreamsUni: 0, // the Connection interface only has bidirectional streams
+        ...quicConfig,
       },
     });
     server.addEventListener(events.EventQUICServerConnection.name, (evt: Event) => {

@@ -29,7 +29,7 @@ export class ProviderRefusal extends Error {
 export interface SliceResponse {
   size: number;
   /** Exactly `len` bytes of bao slice; must be read to the end before the next request. */
-  body: AsyncGenerator<Uint8Array>;
+  body: AsyncIterableIterator<Uint8Array>;
   len: number;
 }
 
@@ -88,17 +88,12 @@ export class BlobsClient {
       if (response.len !== expected) {
         throw new BlobsWireError(`the provider announced a ${response.len}-byte slice; ${expected} bytes prove those ranges of ${response.size} bytes`);
       }
-      const reader = this.#reader;
-      const done = (): void => {
-        this.#busy = false;
-      };
       return {
         size: response.size,
         len: response.len,
-        body: (async function* () {
-          yield* reader.pieces(response.len);
-          done();
-        })(),
+        body: this.#reader.pieces(response.len, 'slice', () => {
+          this.#busy = false;
+        }),
       };
     } catch (err) {
       if (!(err instanceof ProviderRefusal)) this.#busy = true; // the stream's framing is lost: unusable
@@ -108,6 +103,7 @@ export class BlobsClient {
 
   /** `abort`: the stream's framing is lost (mid-slice); reset it instead of a graceful end. */
   async close(reason = 'done', opts: { abort?: boolean } = {}): Promise<void> {
+    this.#reader.release();
     if (opts.abort || this.#busy) this.#stream.destroy();
     else this.#stream.end();
     await this.#conn.close(reason).catch(() => {});

@@ -99,19 +99,29 @@ async function dropClient(f: Fetcher, address: string, reason: string): Promise<
   await client?.close(reason.slice(0, 200), { abort: true });
 }
 
-/** Counts bytes and reports progress while the store consumes the slice. */
-async function* counted(f: Fetcher, body: AsyncGenerator<Uint8Array>, hash: string, size: number, base: number, provider: string): AsyncGenerator<Uint8Array> {
+/**
+ * Counts bytes and reports progress while the store consumes the slice: a plain iterator over the
+ * body (one `then` per piece), not another async generator layer.
+ */
+function counted(f: Fetcher, body: AsyncIterator<Uint8Array>, hash: string, size: number, base: number, provider: string): AsyncIterableIterator<Uint8Array> {
   let got = 0;
   let last = 0;
-  for await (const piece of body) {
+  const count = (step: IteratorResult<Uint8Array>): IteratorResult<Uint8Array> => {
+    if (step.done) return step;
+    const piece = step.value;
     got += piece.length;
     f.received += piece.length;
     if (f.opts.onProgress && (got - last >= 256 * 1024 || got === piece.length)) {
       last = got;
       f.opts.onProgress({ hash, bytes: Math.min(size, base + got), size, blobsDone: f.done, blobsTotal: f.total, provider });
     }
-    yield piece;
-  }
+    return step;
+  };
+  const iterator: AsyncIterableIterator<Uint8Array> = {
+    next: () => body.next().then(count),
+    [Symbol.asyncIterator]: () => iterator,
+  };
+  return iterator;
 }
 
 function verifiedBytes(store: BlobStore, hash: string, size: number): number {

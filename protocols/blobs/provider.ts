@@ -152,6 +152,8 @@ export async function serveBlobStream(stream: Duplex, ctx: ServeStreamContext, o
   } catch (err) {
     ctx.log?.warn({ error: err instanceof Error ? err.message : 'failed' }, 'alknet/blobs stream ended');
     stream.destroy();
+  } finally {
+    reader.release();
   }
 }
 
