@@ -87,7 +87,12 @@ export async function runNode(ctx: CommandContext, onReady?: OnNodeReady): Promi
 }
 
 async function runConnect(ctx: CommandContext): Promise<number> {
-  const { values, positionals } = parseCommandArgs(ctx, { alpn: { type: 'string' }, tls: { type: 'boolean' } }, { min: 1 });
+  const { values, positionals } = parseCommandArgs(
+    ctx,
+    { alpn: { type: 'string' }, tls: { type: 'boolean' }, quic: { type: 'boolean' }, verbose: { type: 'boolean', short: 'v' } },
+    { min: 1 },
+  );
+  if (values.tls && values.quic) throw new UsageError('--tls and --quic exclude each other');
   if (!values.alpn) throw new UsageError('--alpn ALPN is required');
   const { dial, parseAddress } = await import('../../actors/listener/dial.ts');
   let address;
@@ -102,7 +107,9 @@ async function runConnect(ctx: CommandContext): Promise<number> {
   try {
     conn = await dial(address, {
       alpn: values.alpn as string,
-      transport: values.tls ? 'tls' : 'quic',
+      // Without --tls/--quic the path is chosen per ALPN: TLS/TCP for bulk ones (blobs, sftp, git).
+      transport: values.tls ? 'tls' : values.quic ? 'quic' : 'auto',
+      ...(values.verbose ? { logger: stderrLogger(ctx) } : {}),
       knownNodesPath: path.join(ctx.home, 'known_nodes'),
       ...(identity ? { identity } : {}),
     });
@@ -131,6 +138,13 @@ async function runConnect(ctx: CommandContext): Promise<number> {
   return 0;
 }
 
+/** `-v`: the transport's info lines (which path was used) on stderr, one line each. */
+function stderrLogger(ctx: CommandContext) {
+  const line = (level: string) => (obj: object, msg?: string) => ctx.stderr.write(`alknet: ${msg ?? level} ${JSON.stringify(obj)}\n`);
+  const quiet = () => {};
+  return { debug: quiet, info: line('info'), warn: line('warn'), error: line('error') };
+}
+
 export const commands: Command[] = [
   {
     name: 'node',
@@ -141,7 +155,7 @@ export const commands: Command[] = [
   {
     name: 'connect',
     summary: 'pipe stdin/stdout to one stream (for ssh ProxyCommand, GIT_PROXY_COMMAND)',
-    usage: 'alknet connect ADDR --alpn ALPN [--tls]',
+    usage: 'alknet connect ADDR --alpn ALPN [--tls|--quic] [-v]',
     run: runConnect,
   },
 ];
