@@ -12,7 +12,7 @@ import path from 'node:path';
 import { blake3 as nobleBlake3 } from '@noble/hashes/blake3.js';
 import { createBLAKE3 } from 'hash-wasm';
 import { blake3, simdKernelActive, useSimdKernel } from '../actors/fs/blake3.ts';
-import { encodeOutboard } from '../actors/fs/bao.ts';
+import { BaoDecoder, encodeOutboard } from '../actors/fs/bao.ts';
 import { pino } from 'pino';
 import { createVaultFile } from '../actors/vault/vaultFile.ts';
 import { startNode, type RunningNode } from '../supervisors/startNode.ts';
@@ -207,6 +207,15 @@ async function network(): Promise<void> {
       let n = 0;
       for await (const piece of reply.body) n += piece.length;
       if (n !== reply.len) throw new Error('short slice');
+      await client.close();
+    });
+    // Verification alone (no store, no disk): what the slice costs once every group is hashed.
+    await cell('alknet/blobs slice, verified in memory (TLS)', 'BaoDecoder over each piece; nothing stored', async () => {
+      const client = await BlobsClient.connect(address, { transport: 'tls' });
+      const reply = await client.request(hash);
+      const decoder = new BaoDecoder(Buffer.from(hash, 'hex'), reply.size, { chunkGroupLog: 4 });
+      for await (const piece of reply.body) for (const group of decoder.write(piece)) void group;
+      decoder.finish();
       await client.close();
     });
     // The previous run's copy is deleted before the clock starts (unlinking 128 MiB is not the fetch).

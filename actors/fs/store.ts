@@ -172,6 +172,8 @@ const CV_LEN = 32;
 /** Completion reads a blob's stored chaining values whole up to this (blobs up to 32 GiB); larger ones are rehashed. */
 const MAX_CVS_IN_MEMORY = 64 * 1024 * 1024;
 
+/** Runs writeEncoded may have being written at once. */
+const WRITES_IN_FLIGHT = 4;
 /** Background datasync interval of writeEncoded. */
 const EARLY_SYNC_BYTES = 32 * 1024 * 1024;
 
@@ -673,8 +675,8 @@ export class BlobStore {
       const cvFile = await this.#openCvs(hash, shape);
       const written: number[] = [];
       // Verified groups that follow each other are written together (one writev per ~1 MiB instead
-      // of one write per 16 KiB group, no copy), with their proven chaining values. One run is
-      // written while the next is verified (at most two runs held); the bits are set only after
+      // of one write per 16 KiB group, no copy), with their proven chaining values. Up to
+      // WRITES_IN_FLIGHT runs are written while the next is verified; the bits are set only after
       // both files are fsynced. Every 32 MiB a datasync starts in the background, so the final
       // fsync has little left to flush.
       let run: Uint8Array[] = [];
@@ -682,7 +684,9 @@ export class BlobStore {
       let runBytes = 0;
       let runCvs = new Uint8Array((WRITE_RUN_BYTES / GROUP_LEN + 1) * CV_LEN);
       let runCvCount = 0;
-      let inFlight: Promise<unknown> = Promise.resolve();
+      // Writes still in flight, oldest first: several runs may be written at once (pwritev at
+      // distinct offsets), so a slow write does not stop the slice being read and verified.
+      const inFlight: Promise<unknown>[] = [];
       let syncing: Promise<unknown> = Promise.resolve();
       let unsynced = 0;
       const flush = async (): Promise<void> => {
@@ -695,16 +699,17 @@ export class BlobStore {
         runBytes = 0;
         runCvs = new Uint8Array(runCvs.length);
         runCvCount = 0;
-        await inFlight;
-        inFlight = Promise.all([
+        while (inFlight.length >= WRITES_IN_FLIGHT) await inFlight.shift();
+        const writing = Promise.all([
           writeBuffers(fh, buffers, start),
           cvFile && cvs.length > 0 ? writeAll(cvFile, cvs, (start / GROUP_LEN) * CV_LEN) : undefined,
         ]);
         // Handled here so a failed write never counts as unhandled; the next await still throws.
-        inFlight.catch(() => undefined);
+        writing.catch(() => undefined);
+        inFlight.push(writing);
         if (unsynced >= EARLY_SYNC_BYTES) {
           unsynced = 0;
-          const previousWrite = inFlight;
+          const previousWrite = Promise.all(inFlight);
           syncing = syncing.then(() => previousWrite).then(() => fh.datasync());
           syncing.catch(() => undefined);
         }
@@ -731,7 +736,7 @@ export class BlobStore {
       } finally {
         try {
           await flush();
-          await inFlight;
+          await Promise.all(inFlight);
           await syncing;
           await Promise.all([fh.sync(), cvFile?.sync()]);
         } finally {
