@@ -21,7 +21,8 @@ import { tensorMachine } from '../actors/tensor/machine.ts';
 import { OperationRegistry } from '../protocols/call/registry.ts';
 import { createNodeActorsOperation, createNodeInfoOperation, createServiceOperations, type ActorTreeNode } from '../protocols/call/builtins.ts';
 import { PeerList } from '../protocols/call/peerList.ts';
-import { callProtocol, type CallServices } from '../protocols/call/protocol.ts';
+import type { CallServices } from '../protocols/call/protocol.ts';
+import { builtinProtocols } from '../protocols/builtin.ts';
 import { busRequestOperation, createRemoteTransport } from '../protocols/call/remoteBus.ts';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -45,7 +46,7 @@ export interface StartNodeOptions {
   passphrase: string;
   /** host:port; overrides config.toml's `listen`. Port 0 picks a free port (same number for UDP and TCP). */
   listen?: string;
-  /** Protocols served besides the built-in ones. */
+  /** Protocols served besides the built-in ones (protocols/builtin.ts); one with a built-in ALPN replaces it. */
   protocols?: ProtocolSpec[];
   /** Defaults to the home folder's config.toml. */
   config?: NodeConfig;
@@ -83,8 +84,11 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
   const bus = createBus({ logger: log });
   const connections = new Map<string, Connection>();
 
-  const registry = new ProtocolRegistry().add(callProtocol());
-  for (const spec of options.protocols ?? []) registry.add(spec);
+  // The built-in protocols, then the caller's; a caller's protocol replaces a built-in one of the same ALPN.
+  const registry = new ProtocolRegistry();
+  const extra = new Map((options.protocols ?? []).map((spec) => [spec.alpn, spec]));
+  for (const spec of builtinProtocols()) registry.add(extra.get(spec.alpn) ?? spec);
+  for (const spec of extra.values()) if (!registry.get(spec.alpn)) registry.add(spec);
 
   const operations = new OperationRegistry({ onInternalError: (err) => log.warn({ error: err instanceof Error ? err.message : String(err) }, 'operation failed') });
   const peers = new PeerList(options.home, { onError: (err) => log.warn({ error: err.message }, 'peers.toml not reloaded') });

@@ -37,7 +37,6 @@ export async function runNode(ctx: CommandContext, onReady?: OnNodeReady): Promi
   if (!vaultExists(ctx.home)) throw new CliError(`no vault in ${ctx.home}: create one with "alknet --home ${ctx.home} init"`);
   const passphrase = await readPassphrase(ctx, {});
   const { startNode } = await import('../../supervisors/startNode.ts');
-  const { builtinProtocols } = await import('../../protocols/builtin.ts');
   const inspector = inspect === null ? null : await (await import('../../supervisors/inspector.ts')).startInspector(inspect);
 
   let node;
@@ -46,7 +45,6 @@ export async function runNode(ctx: CommandContext, onReady?: OnNodeReady): Promi
       home: ctx.home,
       passphrase,
       listen: values.listen as string | undefined,
-      protocols: builtinProtocols(),
       ...(inspector ? { inspect: inspector.inspect } : {}),
     });
   } catch (err) {

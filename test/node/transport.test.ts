@@ -10,6 +10,7 @@ import { DEFAULT_CONFIG } from '../../cli/config.ts';
 import type { RunningNode } from '../../supervisors/startNode.ts';
 import { echo, newKeys, within } from '../listener/fixtures.ts';
 import { echoProtocol, makeHome, roundTrip, startTestNode, type TestHome } from './helpers.ts';
+import { builtinProtocols } from '../../protocols/builtin.ts';
 
 const TRANSPORTS = ['quic', 'tls'] as const;
 const ECHO = 'test/echo';
@@ -32,7 +33,7 @@ test('the node listens on one port number for both transports and offers every r
   assert.equal(node.quicPort, node.tcpPort);
   assert.ok(node.quicPort > 0);
   assert.equal(node.address, `127.0.0.1:${node.quicPort}`);
-  assert.deepEqual([...node.alpns].sort(), ['alknet/call', ECHO, OTHER].sort());
+  assert.deepEqual([...node.alpns].sort(), [...builtinProtocols().map((p) => p.alpn), ECHO, OTHER].sort());
 });
 
 for (const transport of TRANSPORTS) {
