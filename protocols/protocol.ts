@@ -109,14 +109,13 @@ interface ProtocolContext {
   services: SessionServices;
   drainMs: number;
   sessions: string[];
-  fatal: string | null;
 }
 
 export type ProtocolEvent =
   /** Sent by the listener through the bus (payload as in bus/coreMessages.ts). */
   | { type: 'connection.accepted'; payload: { connId: string } }
   | { type: 'shutdown' }
-  | { type: 'session.fatal'; reason: string };
+  | SessionFatal;
 
 /**
  * The protocol actor of one ALPN: one temporary child per connection (never restarted). It drains
@@ -168,7 +167,6 @@ export function protocolActorLogic(spec: ProtocolSpec): AnyActorLogic {
       services: input.services,
       drainMs: input.drainMs ?? 2_000,
       sessions: [],
-      fatal: null,
     }),
     initial: 'serving',
     on: {
