@@ -17,6 +17,7 @@ import { runNode } from './commands/node.ts';
 import { writeFileAtomic } from '../lib/atomicFile.ts';
 import { vaultExists } from '../actors/vault/vaultFile.ts';
 import type { RunningNode } from '../supervisors/startNode.ts';
+import { fileURLToPath } from 'node:url';
 
 export const DEV_HOME = '.alknet-dev';
 export const DEV_LISTEN = '127.0.0.1:4433';
@@ -55,6 +56,8 @@ function withoutPassphrase(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 
 function howToReach(node: RunningNode, home: string): string {
   const addr = `${node.nodeId}@${node.address}`;
+  // The command as typed from this checkout (`npm link` makes it plain `alknet`).
+  const alknet = `node ${path.relative(process.cwd(), path.join(path.dirname(fileURLToPath(import.meta.url)), 'bin.js')) || 'cli/bin.js'}`;
   return [
     '',
     `alknet dev node ${node.nodeId}`,
@@ -62,10 +65,10 @@ function howToReach(node: RunningNode, home: string): string {
     `  home ${home}`,
     '',
     'Reach it from another terminal:',
-    `  npx alknet call ${addr} node/info`,
-    `  npx alknet ops ${addr}`,
-    `  npx alknet connect ${addr} --alpn ALPN     (stdin/stdout <-> one stream)`,
-    `  npx alknet --home ${home} --passphrase-file ${path.join(home, PASSPHRASE_FILE)} call ${addr} node/actors`,
+    `  ${alknet} call ${addr} node/info`,
+    `  ${alknet} ops ${addr}`,
+    `  ${alknet} connect ${addr} --alpn ALPN     (stdin/stdout <-> one stream)`,
+    `  ${alknet} --home ${home} --passphrase-file ${path.join(home, PASSPHRASE_FILE)} call ${addr} node/actors`,
     '      (as the node itself, which holds every scope: its live actor tree)',
     '',
     'Stop it with Ctrl-C.',

@@ -23,7 +23,7 @@ async function runDevNode(home: string): Promise<{ stdout: string; nodeId: strin
       return /alknet dev node (\S+)\n\s+listening on (\S+)/.exec(child.stdout()) ?? undefined;
     }, 60_000, 'the dev node\'s id on stdout');
     // It tells the user how to reach it, with the node id pinned.
-    assert.ok(child.stdout().includes(`alknet call ${nodeId}@${address} node/info`), child.stdout());
+    assert.ok(child.stdout().includes(`cli/bin.js call ${nodeId}@${address} node/info`), child.stdout());
     assert.ok(child.stdout().includes(`alknet connect ${nodeId}@${address} --alpn`), child.stdout());
     const conn = await dial(`${nodeId}@${address}`, { alpn: 'alknet/call', transport: 'quic', identity: newKeys() });
     try {
