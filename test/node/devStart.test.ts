@@ -24,7 +24,7 @@ async function runDevNode(home: string): Promise<{ stdout: string; nodeId: strin
     }, 60_000, 'the dev node\'s id on stdout');
     // It tells the user how to reach it, with the node id pinned.
     assert.ok(child.stdout().includes(`cli/bin.js call ${nodeId}@${address} node/info`), child.stdout());
-    assert.ok(child.stdout().includes(`alknet connect ${nodeId}@${address} --alpn`), child.stdout());
+    assert.ok(child.stdout().includes(`cli/bin.js connect ${nodeId}@${address} --alpn`), child.stdout());
     const conn = await dial(`${nodeId}@${address}`, { alpn: 'alknet/call', transport: 'quic', identity: newKeys() });
     try {
       const info = await new CallClient(() => conn.openStream()).call<{ nodeId: string }>('node/info', {}, { deadlineMs: 5000 });
