@@ -1,11 +1,14 @@
 // BLAKE3 and bao throughput: our pure-TypeScript BLAKE3 next to b3sum (one thread), @noble/hashes and
 // hash-wasm, hashing the same file, plus our bao outboard encoding. One table, MB/s (10^6 bytes/s).
 // Then the network: a verified alknet/blobs fetch between two local nodes over TLS, next to the raw
-// bulk stream on the same transport (and an unverified read of the same slice), in one table.
+// bulk stream on the same transport (and an unverified read of the same slice), in one table. The
+// providing node (and the raw stream's sink) runs in its own process (bench/blobs-provider.ts), so
+// each node has its own thread as in real use; the receiver hashes on ALKNET_HASH_WORKERS workers.
 // Usage: npx tsx bench/blobs.ts [--short] [--hashing | --network]
 //        (--short: 16 MiB instead of 256 MiB; 16 vs 128 MiB over the network)
 // Never fails on timing; a baseline that is missing (b3sum not installed) is reported as such.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,7 +19,9 @@ import { BaoDecoder, encodeOutboard } from '../actors/fs/bao.ts';
 import { pino } from 'pino';
 import { createVaultFile } from '../actors/vault/vaultFile.ts';
 import { startNode, type RunningNode } from '../supervisors/startNode.ts';
-import { sessionFromHandler, type ProtocolSpec } from '../protocols/protocol.ts';
+import { SINK, benchContent } from './blobs-provider.ts';
+import { Blake3Pool, defaultHashWorkers } from '../actors/fs/blake3-pool.ts';
+import { PipelinedVerifier } from '../actors/fs/bao-verify.ts';
 import { dial } from '../actors/listener/dial.ts';
 import { blobsProtocol } from '../protocols/blobs/provider.ts';
 import { BlobsClient } from '../protocols/blobs/client.ts';
@@ -129,21 +134,48 @@ async function main(): Promise<void> {
   }
 }
 
-/** Counts what a stream carries and answers the count when the writer ends. */
-const SINK = 'bench/sink';
-const sinkProtocol: ProtocolSpec = {
-  alpn: SINK,
-  session: sessionFromHandler(({ conn }) => conn.onStream((stream) => {
-    let total = 0;
-    stream.on('data', (c: Buffer) => { total += c.length; });
-    stream.once('end', () => stream.end(String(total)));
-  })),
-};
-
 async function benchNode(dir: string, name: string): Promise<RunningNode> {
   const home = path.join(dir, name);
   await createVaultFile(home, { passphrase: 'bench', kdf: { N: 1024, r: 8, p: 1 } });
-  return startNode({ home, passphrase: 'bench', listen: '127.0.0.1:0', tensor: false, protocols: [blobsProtocol(), sinkProtocol], logger: pino({ level: 'silent' }) });
+  return startNode({ home, passphrase: 'bench', listen: '127.0.0.1:0', tensor: false, protocols: [blobsProtocol()], logger: pino({ level: 'silent' }) });
+}
+
+interface ProviderProcess {
+  address: string;
+  hash: string;
+  stop(): Promise<void>;
+}
+
+/** Starts bench/blobs-provider.ts in a child process (its own thread) and waits for its address. */
+async function startProvider(dir: string, bytes: number): Promise<ProviderProcess> {
+  const script = fileURLToPath(new URL('./blobs-provider.ts', import.meta.url));
+  // From the project root, so `--import tsx` resolves wherever the bench was started from.
+  const cwd = fileURLToPath(new URL('..', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', script, dir, String(bytes)], { cwd, stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async (): Promise<void> => {
+    child.stdin.end();
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      const timer = setTimeout(() => reject(new Error('the provider process did not start in 60 s')), 60_000);
+      child.stdout.on('data', (c: Buffer) => {
+        text += c.toString();
+        const end = text.indexOf('\n');
+        if (end >= 0) { clearTimeout(timer); resolve(text.slice(0, end)); }
+      });
+      child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`the provider process exited (${code})`)); });
+    });
+    const { address, hash } = JSON.parse(line) as { address: string; hash: string };
+    return { address, hash, stop };
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
 }
 
 /** Verified fetch vs raw stream between two nodes on 127.0.0.1, TLS, same run. */
@@ -151,21 +183,14 @@ async function network(): Promise<void> {
   const netSize = (short ? 16 : 128) * 1024 * 1024;
   const runs = short ? 2 : 3;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'alknet-bench-net-'));
-  let a: RunningNode | undefined;
+  let provider: ProviderProcess | undefined;
   let b: RunningNode | undefined;
   try {
-    [a, b] = await Promise.all([benchNode(dir, 'a'), benchNode(dir, 'b')]);
-    const storeA = (await a.bus.request('fs', 'fs.store', {}, { deadlineMs: 10_000 })).store;
+    // The provider runs in its own process (own thread), the receiver here: as two real nodes.
+    [provider, b] = await Promise.all([startProvider(dir, netSize), benchNode(dir, 'b')]);
     const storeB = (await b.bus.request('fs', 'fs.store', {}, { deadlineMs: 10_000 })).store;
-    const data = new Uint8Array(netSize);
-    let x = 0x12345678;
-    const words = new Uint32Array(data.buffer);
-    for (let i = 0; i < words.length; i++) {
-      x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
-      words[i] = x >>> 0;
-    }
-    const { hash } = await storeA.add(data);
-    const address = `${a.nodeId}@${a.address}`;
+    const data = benchContent(netSize);
+    const { hash, address } = provider;
     const best = async (work: () => Promise<void>, prepare?: () => Promise<unknown>): Promise<number> => {
       let seconds = Infinity;
       for (let i = 0; i < runs; i++) {
@@ -218,13 +243,25 @@ async function network(): Promise<void> {
       decoder.finish();
       await client.close();
     });
+    // The same with the groups hashed on a worker thread, pipelined (what writeEncoded does).
+    const pool = new Blake3Pool(Math.max(1, defaultHashWorkers()));
+    await cell('alknet/blobs slice, verified in memory, worker (TLS)', 'same, groups hashed on a worker thread while reading', async () => {
+      const client = await BlobsClient.connect(address, { transport: 'tls' });
+      const reply = await client.request(hash);
+      const verifier = new PipelinedVerifier(new BaoDecoder(Buffer.from(hash, 'hex'), reply.size, { chunkGroupLog: 4 }), pool);
+      for await (const piece of reply.body) for (const group of await verifier.write(piece)) void group;
+      for (const group of await verifier.finish()) void group;
+      await client.close();
+    });
+    await pool.close();
     // The previous run's copy is deleted before the clock starts (unlinking 128 MiB is not the fetch).
     await cell('alknet/blobs fetchBlob, verified (TLS)', 'verify each 16 KiB group, write, fsync, into the store', async () => {
       await fetchBlob(hash, [address], { store: storeB, transport: 'tls' });
       if (!storeB.has(hash)) throw new Error('not complete');
     }, () => storeB.delete(hash));
 
-    console.log(`\nnetwork: ${netSize / 1024 / 1024} MiB blob between two nodes on 127.0.0.1, best of ${runs}`);
+    console.log(`\nnetwork: ${netSize / 1024 / 1024} MiB blob between two nodes on 127.0.0.1, best of ${runs};`
+      + ` the provider (and the raw stream's sink) in its own process, the receiver here; receiver hash workers: ${defaultHashWorkers()}`);
     const width = Math.max(...rows.map(([n]) => n.length));
     console.log(`${'transfer'.padEnd(width)} | ${'MB/s'.padStart(7)} | note`);
     console.log(`${'-'.repeat(width)}-|-${'-'.repeat(7)}-|-----`);
@@ -232,7 +269,7 @@ async function network(): Promise<void> {
       console.log(`${name.padEnd(width)} | ${(typeof mbps === 'number' ? mbps.toFixed(0) : mbps).padStart(7)} | ${note}`);
     }
   } finally {
-    await Promise.allSettled([a?.stop(), b?.stop()]);
+    await Promise.allSettled([provider?.stop(), b?.stop()]);
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -21,6 +21,46 @@ export interface VerifiedGroup {
   cv?: Uint8Array;
 }
 
+/**
+ * A group whose parents are verified but whose own bytes are not hashed yet (`writeUnchecked`):
+ * the caller hashes it (e.g. on a worker thread) and must compare with `expected` before using it.
+ */
+export interface UncheckedGroup {
+  group: number;
+  offset: number;
+  /** The bytes, not yet checked (may be a view of the piece given to `writeUnchecked`). */
+  data: Uint8Array;
+  /** The chaining value the group must hash to: proven by its parents, or the root hash when `isRoot`. */
+  expected: Uint8Array;
+  /** Index of the group's first chunk (the BLAKE3 chunk counter to hash it with). */
+  startChunk: number;
+  /** The group is the whole content: hash it with the root flag. */
+  isRoot: boolean;
+  /** Offset of the group in the encoded stream (for the error message). */
+  streamOffset: number;
+}
+
+/** The error a group that does not hash to its expected value gets (the same text `write` gives). */
+export function groupMismatch(group: UncheckedGroup): BaoVerifyError {
+  return new BaoVerifyError(
+    `bao: group ${group.group} (content bytes ${group.offset}..${group.offset + group.data.length}) at stream offset ${group.streamOffset} does not match the hash`,
+    'group', group.streamOffset, group.group,
+  );
+}
+
+/** The verified form of an unchecked group whose hash matched. */
+export function verifiedGroup(group: UncheckedGroup): VerifiedGroup {
+  return group.isRoot
+    ? { group: group.group, offset: group.offset, data: group.data }
+    : { group: group.group, offset: group.offset, data: group.data, cv: group.expected };
+}
+
+/** Hashes an unchecked group here (on this thread): its verified form, or a BaoVerifyError. */
+export function checkGroup(group: UncheckedGroup): VerifiedGroup {
+  if (!sameBytes(subtreeCV(group.data, group.startChunk, group.isRoot), group.expected)) throw groupMismatch(group);
+  return verifiedGroup(group);
+}
+
 export interface BaoDecoderOptions extends BaoOptions {
   /** Byte ranges the stream is a slice for; the whole content when absent. */
   ranges?: ByteRange[];
@@ -47,7 +87,7 @@ export class BaoVerifyError extends Error {
 /** Bytes of one gather slab (see groupSpace). */
 const GATHER_SLAB = 1024 * 1024;
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   let diff = 0;
   for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
@@ -80,6 +120,8 @@ export class BaoDecoder {
   private slab: Uint8Array = new Uint8Array(0);
   private slabAt = 0;
   private failure: BaoVerifyError | undefined;
+  /** Set while `writeUnchecked` runs: groups are handed out unhashed to this list. */
+  private unchecked: UncheckedGroup[] | undefined;
 
   /**
    * `hash`: the BLAKE3 hash of the content. `size`: the content size if known (the stream's header
@@ -123,6 +165,26 @@ export class BaoDecoder {
       yield* verified;
       if (failure) throw failure;
     })();
+  }
+
+  /**
+   * Like `write`, but groups are not hashed: each is pushed to `out` with the value it must hash to,
+   * and the caller checks it (`checkGroup`, or the same comparison after hashing elsewhere) before
+   * using it. Parents and the header are verified here as in `write`. Returns the decoder's failure
+   * (a bad parent, header or trailing bytes) after pushing the groups before it, else undefined.
+   */
+  writeUnchecked(piece: Uint8Array, out: UncheckedGroup[]): BaoVerifyError | undefined {
+    this.unchecked = out;
+    try {
+      this.consume(piece, []);
+    } catch (error) {
+      if (!(error instanceof BaoVerifyError)) throw error;
+      this.failure = error;
+      return error;
+    } finally {
+      this.unchecked = undefined;
+    }
+    return undefined;
   }
 
   /** Call at the end of the stream: throws if the stream failed or stopped early. */
@@ -216,6 +278,13 @@ export class BaoDecoder {
       return;
     }
     const shape = this.shape!;
+    if (this.unchecked) {
+      this.unchecked.push({
+        group: node.group, offset: node.dataStart, data: bytes, expected, startChunk: node.group * 2 ** shape.chunkGroupLog,
+        isRoot: node.isRoot, streamOffset: this.streamOffset,
+      });
+      return;
+    }
     if (!sameBytes(subtreeCV(bytes, node.group * 2 ** shape.chunkGroupLog, node.isRoot), expected)) {
       throw this.fail('group', `bao: ${describe(node)} at stream offset ${this.streamOffset} does not match the hash`, node.group);
     }

@@ -13,6 +13,9 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { BusError } from '../../bus/errors.ts';
+import { Blake3Pool, defaultHashWorkers } from './blake3-pool.ts';
+import { PipelinedVerifier } from './bao-verify.ts';
+import type { VerifiedGroup } from './bao-decode.ts';
 import { BaoDecoder, BaoVerifyError, HEADER_LEN, PARENT_LEN, groupsForRanges, treeShape, walkTree } from './bao.ts';
 import type { ByteRange, TreeShape } from './bao.ts';
 import { OutboardEncoder, OutboardVerifyError, groupChainingValues, groupMatches, outboardFromGroupCvs } from './bao-stream.ts';
@@ -256,6 +259,14 @@ async function writeDurable(file: string, data: Uint8Array): Promise<void> {
   }
 }
 
+export interface BlobStoreOptions {
+  /**
+   * Worker threads that hash the groups of received slices (0: on the main thread). Default:
+   * `ALKNET_HASH_WORKERS`, else 1 on a machine with two or more cores (blake3-pool.ts).
+   */
+  hashWorkers?: number;
+}
+
 export class BlobStore {
   readonly root: string;
   readonly #dataDir: string;
@@ -265,8 +276,12 @@ export class BlobStore {
   /** Per-hash queue: partial writes, completion and deletion of one blob never interleave here. */
   readonly #locks = new Map<string, Promise<unknown>>();
   #closed = false;
+  /** Worker threads that hash received groups (writeEncoded); started on first use. */
+  readonly #hashWorkers: number;
+  #hashPool: Blake3Pool | undefined;
 
-  private constructor(home: string) {
+  private constructor(home: string, opts: BlobStoreOptions) {
+    this.#hashWorkers = opts.hashWorkers ?? defaultHashWorkers();
     this.root = path.join(home, 'blobs');
     this.#dataDir = path.join(this.root, 'data');
     this.#partialDir = path.join(this.root, 'partial');
@@ -276,8 +291,8 @@ export class BlobStore {
   }
 
   /** Opens (creating) the store of a node home and reconciles the index with the files. */
-  static async open(home: string): Promise<BlobStore> {
-    const store = new BlobStore(home);
+  static async open(home: string, opts: BlobStoreOptions = {}): Promise<BlobStore> {
+    const store = new BlobStore(home, opts);
     await store.reconcile();
     return store;
   }
@@ -286,7 +301,14 @@ export class BlobStore {
     if (this.#closed) return;
     this.#closed = true;
     await Promise.allSettled([...this.#locks.values()]);
-    await this.#index.close();
+    await Promise.all([this.#index.close(), this.#hashPool?.close()]);
+  }
+
+  /** The hashing pool, started on first need; undefined when configured off (0 workers) or closed. */
+  #pool(): Blake3Pool | undefined {
+    if (this.#hashWorkers < 1 || this.#closed) return undefined;
+    this.#hashPool ??= new Blake3Pool(this.#hashWorkers);
+    return this.#hashPool;
   }
 
   // ---------------------------------------------------------------------------------------- paths
@@ -714,25 +736,31 @@ export class BlobStore {
           syncing.catch(() => undefined);
         }
       };
+      // Groups are hashed on the worker pool (large blobs) while this loop reads on; each comes
+      // out of the verifier only after its value matched the one its parents prove.
+      const take = async (groups: Iterable<VerifiedGroup>): Promise<void> => {
+        for (const group of groups) {
+          if (hasBit(bits, group.group)) continue;
+          if (runBytes > 0 && (group.offset !== runStart + runBytes || runBytes >= WRITE_RUN_BYTES)) await flush();
+          if (runBytes === 0) runStart = group.offset;
+          run.push(group.data);
+          runBytes += group.data.length;
+          if (group.cv) runCvs.set(group.cv, CV_LEN * runCvCount++);
+          written.push(group.group);
+        }
+      };
+      const verifier = new PipelinedVerifier(decoder, this.#pool());
       let failure: unknown;
       try {
         // One loop over the pieces, the decoder fed synchronously (no async generator per layer):
         // the slice arrives in ~16 KiB pieces, and each async layer cost promises per piece.
         const pieces = source instanceof Uint8Array ? [source] : source;
-        for await (const piece of pieces as AsyncIterable<Uint8Array>) {
-          for (const group of decoder.write(piece)) {
-            if (hasBit(bits, group.group)) continue;
-            if (runBytes > 0 && (group.offset !== runStart + runBytes || runBytes >= WRITE_RUN_BYTES)) await flush();
-            if (runBytes === 0) runStart = group.offset;
-            run.push(group.data);
-            runBytes += group.data.length;
-            if (group.cv) runCvs.set(group.cv, CV_LEN * runCvCount++);
-            written.push(group.group);
-          }
-        }
-        decoder.finish();
+        for await (const piece of pieces as AsyncIterable<Uint8Array>) await take(await verifier.write(piece));
+        await take(await verifier.finish());
       } catch (err) {
         failure = err;
+        // Cut off (not bad data): what arrived and verifies is kept, so a resume skips it.
+        if (!(err instanceof BaoVerifyError)) await verifier.settle().then(take).catch(() => undefined);
       } finally {
         try {
           await flush();
