@@ -23,6 +23,7 @@ import { COLLECTION_MAGIC, MAX_COLLECTION_BYTES, decodeCollection, encodeCollect
 import type { CollectionEntry } from './collection.ts';
 import { BlobIndex } from './index-db.ts';
 import type { BlobRecord } from './index-db.ts';
+import { fsyncDir } from '../../lib/atomicFile.ts';
 
 /** The wire's chunk groups: 2^4 chunks = 16 KiB. */
 export const CHUNK_GROUP_LOG = 4;
@@ -86,17 +87,6 @@ function hexOf(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 }
 
-function fsyncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(dir, 'r');
-    fs.fsyncSync(fd);
-  } catch {
-    // Not every platform can fsync a folder; the rename is still atomic.
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}
 
 function pidAlive(pid: number): boolean {
   try {

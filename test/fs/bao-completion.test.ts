@@ -10,24 +10,15 @@ import { BaoDecoder, encodeOutboard, extractRanges } from '../../actors/fs/bao.t
 import { outboardFromGroupCvs } from '../../actors/fs/bao-stream.ts';
 import { subtreeCV } from '../../actors/fs/blake3.ts';
 import { BlobStore, GROUP_LEN } from '../../actors/fs/store.ts';
+import { hex, seededBytes } from './fixtures.ts';
 
 const BAO = { chunkGroupLog: 4 } as const;
 
-function bytesOf(length: number, seed: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  let x = seed | 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
-    bytes[i] = x & 0xff;
-  }
-  return bytes;
-}
 
-const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 describe('bao decoder hands out proven chaining values', () => {
   it('each inner group carries its subtree value; a one-group content carries none', () => {
-    const data = bytesOf(5 * GROUP_LEN + 77, 1);
+    const data = seededBytes(5 * GROUP_LEN + 77, 1);
     const { hash, outboard } = encodeOutboard(data, BAO);
     const decoder = new BaoDecoder(hash, data.length, BAO);
     const groups = [...decoder.write(extractRanges(data, outboard, [{ start: 0, len: data.length }], BAO))];
@@ -40,7 +31,7 @@ describe('bao decoder hands out proven chaining values', () => {
     const rebuilt = outboardFromGroupCvs(data.length, cvs, BAO)!;
     assert.equal(hex(rebuilt.hash), hex(hash));
     assert.equal(hex(rebuilt.outboard), hex(outboard));
-    const small = bytesOf(100, 2);
+    const small = seededBytes(100, 2);
     const one = encodeOutboard(small, BAO);
     const d1 = new BaoDecoder(one.hash, small.length, BAO);
     const [only] = [...d1.write(extractRanges(small, one.outboard, [{ start: 0, len: 100 }], BAO))];
@@ -84,18 +75,18 @@ describe('BlobStore completion from stored chaining values', () => {
   }
 
   it('keeps the proven values beside a partial blob and builds the outboard from them', async () => {
-    await fetchInTwo(bytesOf(9 * GROUP_LEN + 5, 3), (h) => {
+    await fetchInTwo(seededBytes(9 * GROUP_LEN + 5, 3), (h) => {
       const cvs = fs.readFileSync(partialCvs(h));
       assert.ok(cvs.length >= 3 * 32, 'values of the three stored groups are on disk');
     });
   });
 
   it('rehashes instead when the .cvs file is gone (a partial blob from an older version)', async () => {
-    await fetchInTwo(bytesOf(7 * GROUP_LEN, 4), (h) => fs.rmSync(partialCvs(h)));
+    await fetchInTwo(seededBytes(7 * GROUP_LEN, 4), (h) => fs.rmSync(partialCvs(h)));
   });
 
   it('rehashes instead when a stored value is damaged (the rebuilt root would differ)', async () => {
-    await fetchInTwo(bytesOf(6 * GROUP_LEN + 999, 5), (h) => {
+    await fetchInTwo(seededBytes(6 * GROUP_LEN + 999, 5), (h) => {
       const fd = fs.openSync(partialCvs(h), 'r+');
       try {
         fs.writeSync(fd, Buffer.from([0xff, 0x00, 0xff]), 0, 3, 40);
@@ -106,7 +97,7 @@ describe('BlobStore completion from stored chaining values', () => {
   });
 
   it('a one-group blob completes without a .cvs file', async () => {
-    const data = bytesOf(1000, 6);
+    const data = seededBytes(1000, 6);
     const { hash, outboard } = encodeOutboard(data, BAO);
     const h = hex(hash);
     await store.beginPartial(h, data.length);
@@ -116,7 +107,7 @@ describe('BlobStore completion from stored chaining values', () => {
   });
 
   it('writeVerifiedGroup (outboard given up front) also completes from stored values', async () => {
-    const data = bytesOf(4 * GROUP_LEN + 10, 7);
+    const data = seededBytes(4 * GROUP_LEN + 10, 7);
     const { hash, outboard } = encodeOutboard(data, BAO);
     const h = hex(hash);
     await store.beginPartial(h, data.length, { outboard });
@@ -126,7 +117,7 @@ describe('BlobStore completion from stored chaining values', () => {
   });
 
   it('reconcile keeps the .cvs file of a partial blob and removes an orphan one', async () => {
-    const data = bytesOf(5 * GROUP_LEN, 8);
+    const data = seededBytes(5 * GROUP_LEN, 8);
     const { hash, outboard } = encodeOutboard(data, BAO);
     const h = hex(hash);
     await store.beginPartial(h, data.length);

@@ -16,22 +16,13 @@ import { PipelinedVerifier } from '../../actors/fs/bao-verify.ts';
 import { Blake3Pool, defaultHashWorkers } from '../../actors/fs/blake3-pool.ts';
 import { subtreeCV } from '../../actors/fs/blake3.ts';
 import { BlobStore, BlobStoreError } from '../../actors/fs/store.ts';
+import { hex, seededBytes } from './fixtures.ts';
 
 const BAO = { chunkGroupLog: 4 } as const;
 const GROUP = 16 * 1024;
 const root = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
-function bytesOf(length: number, seed: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  let x = seed | 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
-    bytes[i] = x & 0xff;
-  }
-  return bytes;
-}
 
-const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 /** Cuts `stream` into pieces of varying sizes (some splitting groups and parents). */
 function pieces(stream: Uint8Array, seed: number): Uint8Array[] {
@@ -95,7 +86,7 @@ function sameOutcome(actual: Outcome, expected: Outcome): void {
 
 describe('pipelined verification on a worker pool', () => {
   let pool: Blake3Pool;
-  const data = bytesOf(3 * 1024 * 1024 + 5000, 7);
+  const data = seededBytes(3 * 1024 * 1024 + 5000, 7);
   const { hash, encoded } = encodeCombined(data, BAO);
   const offsets = groupOffsets(hash, data.length, encoded);
 
@@ -165,7 +156,7 @@ describe('pipelined verification on a worker pool', () => {
   });
 
   it('small content stays on this thread; a closed pool falls back to this thread', async () => {
-    const small = bytesOf(200 * 1024, 9);
+    const small = seededBytes(200 * 1024, 9);
     const enc = encodeCombined(small, BAO);
     const verifier = new PipelinedVerifier(new BaoDecoder(enc.hash, small.length, BAO), pool);
     const groups = [...await verifier.write(enc.encoded), ...await verifier.finish()];
@@ -199,7 +190,7 @@ describe('pipelined verification on a worker pool', () => {
 
 describe('BlobStore.writeEncoded with hash workers', () => {
   let dir: string;
-  const data = bytesOf(2 * 1024 * 1024 + 333, 11);
+  const data = seededBytes(2 * 1024 * 1024 + 333, 11);
   const { hash, encoded } = encodeCombined(data, BAO);
   const hashHex = hex(hash);
 

@@ -4,7 +4,6 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { blake3 } from '../../actors/fs/blake3.ts';
 import {
@@ -12,10 +11,9 @@ import {
   treeShape, walkTree,
 } from '../../actors/fs/bao.ts';
 import type { BaoDecoderOptions, VerifiedGroup } from '../../actors/fs/bao.ts';
+import { hex, seededBytes, projectRoot } from './fixtures.ts';
 
-const projectRoot = path.resolve(fileURLToPath(import.meta.url), '../../..');
 const vectorsFile = path.resolve(projectRoot, '../shared/vectors/bao.json');
-const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 
 interface SliceVector { start: number; len: number; output_len: number; output_blake3: string; corruptions: number[] }
 interface BaoVectors {
@@ -35,15 +33,6 @@ function counterInput(length: number): Uint8Array {
   return new Uint8Array(words.buffer, 0, length).slice();
 }
 
-function randomBytes(length: number, seed: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  let x = seed | 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
-    bytes[i] = x & 0xff;
-  }
-  return bytes;
-}
 
 function flipped(bytes: Uint8Array, at: number): Uint8Array {
   const copy = bytes.slice();
@@ -172,7 +161,7 @@ describe('bao with 16 KiB groups (chunkGroupLog 4)', () => {
 
   it('the hash is the BLAKE3 hash and sizes follow the group count', () => {
     for (const size of [0, 1, 16383, 16384, 16385, 100_000, 1_048_576 + 3]) {
-      const input = randomBytes(size, size + 5);
+      const input = seededBytes(size, size + 5);
       const { hash, outboard } = encodeOutboard(input, opts);
       const { hash: hash2, encoded } = encodeCombined(input, opts);
       const shape = treeShape(size, opts);
@@ -189,7 +178,7 @@ describe('bao with 16 KiB groups (chunkGroupLog 4)', () => {
   });
 
   it('a flipped byte is caught in its group, and only the groups before it are yielded', () => {
-    const input = randomBytes(10 * 16384 + 500, 1);
+    const input = seededBytes(10 * 16384 + 500, 1);
     const { hash, encoded } = encodeCombined(input, opts);
     // Flip one content byte in group 6 (content byte 6 * 16384 + 123).
     const contentByte = 6 * 16384 + 123;
@@ -214,7 +203,7 @@ describe('bao with 16 KiB groups (chunkGroupLog 4)', () => {
   });
 
   it('range slices contain only the needed parents and groups, verify, and a tampered slice fails', () => {
-    const input = randomBytes(20 * 16384 + 77, 2);
+    const input = seededBytes(20 * 16384 + 77, 2);
     const { hash, outboard } = encodeOutboard(input, opts);
     fc.assert(
       fc.property(fc.integer({ min: 0, max: input.length + 10 }), fc.integer({ min: 0, max: 70_000 }), fc.nat(), (start, len, flipSeed) => {
@@ -237,7 +226,7 @@ describe('bao with 16 KiB groups (chunkGroupLog 4)', () => {
   });
 
   it('several ranges in one slice stream', () => {
-    const input = randomBytes(12 * 16384, 3);
+    const input = seededBytes(12 * 16384, 3);
     const { hash, encoded } = encodeCombined(input, opts);
     const { outboard } = encodeOutboard(input, opts);
     const ranges = [{ start: 9 * 16384 + 5, len: 16384 }, { start: 0, len: 10 }];
@@ -253,7 +242,7 @@ describe('bao with 16 KiB groups (chunkGroupLog 4)', () => {
 });
 
 describe('bao decoder errors', () => {
-  const input = randomBytes(5000, 9);
+  const input = seededBytes(5000, 9);
   const { hash, encoded } = encodeCombined(input);
 
   it('byte-by-byte input yields the same groups', () => {

@@ -7,38 +7,17 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { blake3 as nobleBlake3 } from '@noble/hashes/blake3.js';
 import { Blake3Hasher, blake3, deriveKey, keyedHash, parentCV, simdKernelActive, subtreeCV, useSimdKernel } from '../../actors/fs/blake3.ts';
 import { IV, compressChunks } from '../../actors/fs/blake3-compress.ts';
 import { SIMD_MAX_CHUNKS, simdKernel } from '../../actors/fs/blake3-simd.ts';
+import { hex, pattern251, seededBytes, projectRoot, type Blake3Vectors } from './fixtures.ts';
 
-const projectRoot = path.resolve(fileURLToPath(import.meta.url), '../../..');
 const vectorsFile = path.resolve(projectRoot, '../shared/vectors/blake3.json');
-const hex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 
-interface Blake3Vectors {
-  key: string;
-  context_string: string;
-  cases: Array<{ input_len: number; hash: string; keyed_hash: string; derive_key: string }>;
-}
 
-function pattern251(length: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  for (let i = 0; i < length; i++) bytes[i] = i % 251;
-  return bytes;
-}
 
-function randomBytes(length: number, seed: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  let x = seed | 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
-    bytes[i] = x & 0xff;
-  }
-  return bytes;
-}
 
 /** Runs `work` with the SIMD kernel on or off, restoring the previous choice. */
 function withKernel<T>(simd: boolean, work: () => T): T {
@@ -89,7 +68,7 @@ describe('blake3 SIMD kernel', () => {
         fc.integer({ min: 0, max: 300_000 }), fc.array(fc.integer({ min: 0, max: 300_000 }), { maxLength: 4 }),
         fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.integer(), fc.constantFrom('hash', 'keyed', 'derive'),
         (size, cuts, key, seed, mode) => {
-          const input = randomBytes(size, seed);
+          const input = seededBytes(size, seed);
           const points = [0, ...cuts.map((c) => Math.min(c, size)).sort((a, b) => a - b), size];
           const make = (): Blake3Hasher => mode === 'keyed' ? Blake3Hasher.keyed(key) : mode === 'derive' ? Blake3Hasher.deriveKey('alknet simd test') : new Blake3Hasher();
           const run = (simd: boolean): string => withKernel(simd, () => {
@@ -113,7 +92,7 @@ describe('blake3 SIMD kernel', () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 8 }), fc.integer({ min: 0, max: 2 ** 40 }), fc.integer(), (log, slot, seed) => {
         const chunks = 2 ** log;
-        const input = randomBytes(chunks * 1024, seed);
+        const input = seededBytes(chunks * 1024, seed);
         const startChunk = slot * chunks;
         const simd = withKernel(true, () => hex(subtreeCV(input, startChunk, false)));
         assert.equal(simd, withKernel(false, () => hex(subtreeCV(input, startChunk, false))));
@@ -123,14 +102,14 @@ describe('blake3 SIMD kernel', () => {
   });
 
   it('16 KiB groups through the SIMD path rebuild the @noble/hashes root', () => {
-    const input = randomBytes(5 * 16384 + 100, 5);
+    const input = seededBytes(5 * 16384 + 100, 5);
     const g = [0, 1, 2, 3, 4, 5].map((i) => subtreeCV(input.subarray(i * 16384, (i + 1) * 16384), i * 16, false));
     const root = parentCV(parentCV(parentCV(g[0]!, g[1]!, false), parentCV(g[2]!, g[3]!, false), false), parentCV(g[4]!, g[5]!, false), true);
     assert.equal(hex(root), hex(nobleBlake3(input)));
   });
 
   it('chunk counters above 2^32 and every count up to the batch size match compressChunks', () => {
-    const input = randomBytes(SIMD_MAX_CHUNKS * 1024, 77);
+    const input = seededBytes(SIMD_MAX_CHUNKS * 1024, 77);
     const words = new Uint32Array(input.buffer.slice(0));
     for (const [count, counter] of [[1, 0], [3, 2 ** 32 - 2], [5, 2 ** 40 + 1], [SIMD_MAX_CHUNKS, 2 ** 52], [7, 9]] as const) {
       const fromSimd = new Uint32Array(count * 8);
@@ -143,7 +122,7 @@ describe('blake3 SIMD kernel', () => {
   });
 
   it('an 8 MiB input and a 1 MiB-piece stream agree with @noble/hashes', () => {
-    const input = randomBytes(8 * 1024 * 1024 + 999, 3);
+    const input = seededBytes(8 * 1024 * 1024 + 999, 3);
     const expected = hex(nobleBlake3(input));
     assert.equal(hex(blake3(input)), expected);
     const hasher = new Blake3Hasher();

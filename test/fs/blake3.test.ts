@@ -6,36 +6,15 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { blake3 as nobleBlake3 } from '@noble/hashes/blake3.js';
 import { Blake3Hasher, blake3, chunkCV, deriveKey, keyedHash, parentCV, subtreeCV } from '../../actors/fs/blake3.ts';
+import { hex, pattern251, seededBytes, projectRoot, type Blake3Vectors } from './fixtures.ts';
 
-const projectRoot = path.resolve(fileURLToPath(import.meta.url), '../../..');
 const vectorsFile = path.resolve(projectRoot, '../shared/vectors/blake3.json');
-const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 
-interface Blake3Vectors {
-  key: string;
-  context_string: string;
-  cases: Array<{ input_len: number; hash: string; keyed_hash: string; derive_key: string }>;
-}
 
-function pattern251(length: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  for (let i = 0; i < length; i++) bytes[i] = i % 251;
-  return bytes;
-}
 
-function randomBytes(length: number, seed: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  let x = seed | 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
-    bytes[i] = x & 0xff;
-  }
-  return bytes;
-}
 
 describe('blake3 published vectors', () => {
   const vectors: Blake3Vectors | undefined = existsSync(vectorsFile)
@@ -75,7 +54,7 @@ describe('blake3 against @noble/hashes', () => {
   it('boundary sizes, whole and incremental', () => {
     const sizes = [0, 1, 63, 64, 65, 1023, 1024, 1025, 2048, 16383, 16384, 16385, 65536 + 1, 3 * 1024 * 1024 + 17];
     for (const size of sizes) {
-      const input = randomBytes(size, size + 1);
+      const input = seededBytes(size, size + 1);
       const expected = hex(nobleBlake3(input));
       assert.equal(hex(blake3(input)), expected, `size ${size}`);
       const hasher = new Blake3Hasher();
@@ -90,7 +69,7 @@ describe('blake3 against @noble/hashes', () => {
         fc.integer({ min: 0, max: 40_000 }), fc.integer({ min: 0, max: 40_000 }), fc.integer({ min: 1, max: 200 }),
         fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.integer(),
         (size, splitAt, outLen, key, seed) => {
-          const input = randomBytes(size, seed);
+          const input = seededBytes(size, seed);
           const split = Math.min(splitAt, size);
           assert.equal(hex(blake3(input, { length: outLen })), hex(nobleBlake3(input, { dkLen: outLen })));
           const hasher = Blake3Hasher.keyed(key).update(input.subarray(0, split)).update(input.subarray(split));
@@ -103,14 +82,14 @@ describe('blake3 against @noble/hashes', () => {
   });
 
   it('an 8 MiB input', () => {
-    const input = randomBytes(8 * 1024 * 1024 + 5, 99);
+    const input = seededBytes(8 * 1024 * 1024 + 5, 99);
     assert.equal(hex(blake3(input)), hex(nobleBlake3(input)));
   });
 });
 
 describe('blake3 tree pieces', () => {
   it('chunkCV and parentCV rebuild the hash of 3 chunks', () => {
-    const input = randomBytes(2500, 7);
+    const input = seededBytes(2500, 7);
     const c0 = chunkCV(input.subarray(0, 1024), 0, false);
     const c1 = chunkCV(input.subarray(1024, 2048), 1, false);
     const c2 = chunkCV(input.subarray(2048), 2, false);
@@ -122,14 +101,14 @@ describe('blake3 tree pieces', () => {
 
   it('a single chunk with the root flag is the hash', () => {
     for (const size of [0, 1, 1024]) {
-      const input = randomBytes(size, 3);
+      const input = seededBytes(size, 3);
       assert.equal(hex(chunkCV(input, 0, true)), hex(blake3(input)));
     }
     assert.throws(() => chunkCV(new Uint8Array(1025), 0, false), /at most 1024/);
   });
 
   it('subtreeCV of 16 KiB groups rebuilds the hash', () => {
-    const input = randomBytes(40_000, 11);
+    const input = seededBytes(40_000, 11);
     const g0 = subtreeCV(input.subarray(0, 16384), 0, false);
     const g1 = subtreeCV(input.subarray(16384, 32768), 16, false);
     const g2 = subtreeCV(input.subarray(32768), 32, false);
@@ -163,7 +142,7 @@ describe('blake3 against the b3sum CLI', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'alknet-blake3-'));
     try {
       const file = path.join(dir, 'input.bin');
-      const input = randomBytes(5 * 1024 * 1024 + 333, 42);
+      const input = seededBytes(5 * 1024 * 1024 + 333, 42);
       writeFileSync(file, input);
       const output = execFileSync(b3sum!, ['--no-names', file], { encoding: 'utf8', timeout: 30_000 }).trim();
       assert.equal(hex(blake3(input)), output);
