@@ -7,6 +7,7 @@ import { CliError, UsageError, type Command, type CommandContext } from '../comm
 import type { BlobStore } from '../../actors/fs/store.ts';
 import type { FetchProgress } from '../../protocols/blobs/fetch.ts';
 import { parseCommandArgs } from '../args.ts';
+import { verboseLogger } from '../verbose.ts';
 
 async function openStore(ctx: CommandContext): Promise<BlobStore> {
   const { BlobStore } = await import('../../actors/fs/store.ts');
@@ -138,17 +139,19 @@ function fetchBar(ctx: CommandContext): { update(p: FetchProgress): void; done()
 const get: Command = {
   name: 'blob get',
   summary: 'write a blob to a file (a collection to a folder) or stdout; --from fetches it (verified, resumable) first',
-  usage: 'alknet blob get HASH [--from ADDR]... [--transport tls|quic] [-o PATH]',
+  usage: 'alknet blob get HASH [--from ADDR]... [--transport auto|tls|quic] [-v] [-o PATH]',
   async run(ctx) {
     const { positionals: positional, values } = parseCommandArgs(ctx, {
       output: { type: 'string', short: 'o' },
       from: { type: 'string', multiple: true },
       transport: { type: 'string' },
+      verbose: { type: 'boolean', short: 'v' },
     }, { min: 1 });
     const hash = positional[0]!.toLowerCase();
     if (!/^[0-9a-f]{64}$/.test(hash)) throw new UsageError('HASH is 64 hex characters');
-    const transport = values.transport ?? 'tls';
-    if (transport !== 'tls' && transport !== 'quic') throw new UsageError('--transport is tls or quic');
+    // auto: the node's TLS/TCP path for bulk data, QUIC if that cannot connect (-v says which was used).
+    const transport = values.transport ?? 'auto';
+    if (transport !== 'auto' && transport !== 'tls' && transport !== 'quic') throw new UsageError('--transport is auto, tls or quic');
     const from = values.from ?? [];
     const out = values.output;
     await withStore(ctx, async (store) => {
@@ -158,6 +161,7 @@ const get: Command = {
         try {
           await fetchBlob(hash, from, {
             store, transport, knownNodesPath: path.join(ctx.home, 'known_nodes'), onProgress: (p) => bar.update(p),
+            ...(values.verbose ? { logger: verboseLogger(ctx) } : {}),
           });
         } catch (err) {
           bar.done();

@@ -6,6 +6,7 @@ import { writeFileAtomic } from '../../lib/atomicFile.ts';
 import type { RunningNode } from '../../supervisors/startNode.ts';
 import { optionalIdentity } from '../identity.ts';
 import { parseCommandArgs } from '../args.ts';
+import { verboseLogger } from '../verbose.ts';
 
 /** `--inspect` takes an optional value, which parseArgs cannot express: take it out first. */
 function takeInspect(argv: string[]): { argv: string[]; inspect: number | null } {
@@ -32,6 +33,8 @@ export async function runNode(ctx: CommandContext, onReady?: OnNodeReady): Promi
     dns: { type: 'string' },
     'ready-file': { type: 'string' },
   });
+  // DESIGN.md's CLI has --dns for the DNS front end, which is not built yet: say so rather than ignore it.
+  if (values.dns !== undefined) throw new CliError('--dns: the DNS front end is not part of this version yet; run without --dns');
   const { readPassphrase } = await import('../passphrase.ts');
   const { vaultExists } = await import('../../actors/vault/vaultFile.ts');
   if (!vaultExists(ctx.home)) throw new CliError(`no vault in ${ctx.home}: create one with "alknet --home ${ctx.home} init"`);
@@ -107,7 +110,7 @@ async function runConnect(ctx: CommandContext): Promise<number> {
       alpn: values.alpn as string,
       // Without --tls/--quic the path is chosen per ALPN: TLS/TCP for bulk ones (blobs, sftp, git).
       transport: values.tls ? 'tls' : values.quic ? 'quic' : 'auto',
-      ...(values.verbose ? { logger: stderrLogger(ctx) } : {}),
+      ...(values.verbose ? { logger: verboseLogger(ctx) } : {}),
       knownNodesPath: path.join(ctx.home, 'known_nodes'),
       ...(identity ? { identity } : {}),
     });
@@ -134,13 +137,6 @@ async function runConnect(ctx: CommandContext): Promise<number> {
   });
   await conn.close('done').catch(() => {});
   return 0;
-}
-
-/** `-v`: the transport's info lines (which path was used) on stderr, one line each. */
-function stderrLogger(ctx: CommandContext) {
-  const line = (level: string) => (obj: object, msg?: string) => ctx.stderr.write(`alknet: ${msg ?? level} ${JSON.stringify(obj)}\n`);
-  const quiet = () => {};
-  return { debug: quiet, info: line('info'), warn: line('warn'), error: line('error') };
 }
 
 export const commands: Command[] = [

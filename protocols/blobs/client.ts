@@ -7,9 +7,13 @@ import type { NodeKeyPair } from '../../actors/listener/tlsIdentity.ts';
 import type { ByteRange } from '../../actors/fs/bao.ts';
 import { ByteReader } from './byteReader.ts';
 import { BLOBS_ALPN, BlobsWireError, MAX_RESPONSE_BYTES, decodeResponse, encodeRequest, sliceLength } from './wire.ts';
+import type { TransportLogger } from '../../actors/listener/logger.ts';
 
 export interface BlobsClientOptions {
-  transport?: TransportKind;
+  /** Default 'auto': the node's TLS/TCP path for this bulk ALPN, QUIC if that cannot connect. */
+  transport?: TransportKind | 'auto';
+  /** Told which path was used ("connected over TLS/TCP"), for verbose output. */
+  logger?: TransportLogger;
   knownNodesPath?: string;
   identity?: NodeKeyPair;
   /** Give up when the provider sends nothing for this long (default 30 s). */
@@ -54,7 +58,8 @@ export class BlobsClient {
   static async connect(address: string, opts: BlobsClientOptions = {}): Promise<BlobsClient> {
     const conn = await dial(address, {
       alpn: BLOBS_ALPN,
-      transport: opts.transport ?? 'tls',
+      transport: opts.transport ?? 'auto',
+      ...(opts.logger ? { logger: opts.logger } : {}),
       ...(opts.knownNodesPath ? { knownNodesPath: opts.knownNodesPath } : {}),
       ...(opts.identity ? { identity: opts.identity } : {}),
       ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
