@@ -1,16 +1,18 @@
 // Bus request/reply throughput next to a bare xstate `actor.send` to the same machine, measured in
-// the same run. Run: node --import tsx bench/bus.ts [messages]
-// A benchmark never fails: it prints a table and exits 0.
+// the same run. Run: node --import tsx bench/bus.ts [--short | messages]
+// A benchmark never fails: it prints a table and exits 0. `measureBus` is also run by
+// bench/transport.ts, so one run prints every figure.
+import { pathToFileURL } from 'node:url';
 import { createActor } from 'xstate';
 import { Bus } from '../bus/index.ts';
 import { echoMachine } from '../test/bus/fixtures/machine.ts';
 import '../test/bus/fixtures/messages.ts';
 
-// --short: a quick run (CI smoke); a number: messages per row.
-const N = process.argv.includes('--short') ? 10_000 : Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 200_000);
 const BATCH = 256;
+/** Messages per row of a full run and of a short one (CI smoke). */
+export const BUS_MESSAGES = { full: 200_000, short: 10_000 } as const;
 
-interface Row {
+export interface BusRow {
   name: string;
   messages: number;
   ms: number;
@@ -18,7 +20,7 @@ interface Row {
 
 const discardPort = { reply() {}, fail() {}, settled: false };
 
-function bareSend(n: number): Row {
+function bareSend(n: number): BusRow {
   const actor = createActor(echoMachine).start();
   const meta = { correlationId: 'x', deadline: 0 };
   const started = performance.now();
@@ -28,7 +30,7 @@ function bareSend(n: number): Row {
   return { name: 'xstate actor.send (no bus, no reply awaited)', messages: n, ms };
 }
 
-async function busSequential(n: number): Promise<Row> {
+async function busSequential(n: number): Promise<BusRow> {
   const bus = new Bus();
   const actor = createActor(echoMachine).start();
   bus.register('echo', actor);
@@ -40,7 +42,7 @@ async function busSequential(n: number): Promise<Row> {
   return { name: 'bus.request, one at a time (await each)', messages: n, ms };
 }
 
-async function busPipelined(n: number): Promise<Row> {
+async function busPipelined(n: number): Promise<BusRow> {
   const bus = new Bus();
   const actor = createActor(echoMachine).start();
   bus.register('echo', actor);
@@ -56,7 +58,7 @@ async function busPipelined(n: number): Promise<Row> {
   return { name: `bus.request, ${BATCH} in flight`, messages: n, ms };
 }
 
-function busSend(n: number): Row {
+function busSend(n: number): BusRow {
   const bus = new Bus();
   const actor = createActor(echoMachine).start();
   bus.register('echo', actor);
@@ -68,7 +70,7 @@ function busSend(n: number): Row {
   return { name: 'bus.send (fire-and-forget)', messages: n, ms };
 }
 
-async function handlerPipelined(n: number): Promise<Row> {
+async function handlerPipelined(n: number): Promise<BusRow> {
   const bus = new Bus();
   bus.registerHandler('math', { 'bustest.add': ({ a, b }) => ({ sum: a + b }) });
   const started = performance.now();
@@ -82,27 +84,45 @@ async function handlerPipelined(n: number): Promise<Row> {
   return { name: `bus.request to an async handler, ${BATCH} in flight`, messages: n, ms };
 }
 
-async function main(): Promise<void> {
+/**
+ * Bus request/reply (and send) rates next to a bare xstate `actor.send`, `n` messages per row
+ * (sequential requests: at most 100,000), after a warm-up. The first row is the bare baseline.
+ */
+export async function measureBus(n: number): Promise<BusRow[]> {
   // Warm-up so the JIT has seen every path before timing.
-  bareSend(20_000);
-  await busSequential(5_000);
-  await busPipelined(20_000);
-  busSend(20_000);
-  await handlerPipelined(20_000);
+  const warm = Math.min(n, 20_000);
+  bareSend(warm);
+  await busSequential(Math.min(n, 5_000));
+  await busPipelined(warm);
+  busSend(warm);
+  await handlerPipelined(warm);
+  return [bareSend(n), busSend(n), await busSequential(Math.min(n, 100_000)), await busPipelined(n), await handlerPipelined(n)];
+}
 
-  const rows = [bareSend(N), busSend(N), await busSequential(Math.min(N, 100_000)), await busPipelined(N), await handlerPipelined(N)];
-  const base = rows[0]!.messages / (rows[0]!.ms / 1000);
+/** Messages per second of a row. */
+export function busRate(row: BusRow): number {
+  return row.messages / (row.ms / 1000);
+}
+
+async function main(): Promise<void> {
+  // --short: a quick run (CI smoke); a number: messages per row.
+  const n = process.argv.includes('--short') ? BUS_MESSAGES.short : Number(process.argv.find((a) => /^\d+$/.test(a)) ?? BUS_MESSAGES.full);
+  const rows = await measureBus(n);
+  const base = busRate(rows[0]!);
   const width = Math.max(...rows.map((r) => r.name.length));
-  console.log(`node ${process.version}, ${N} messages per row (sequential: ${Math.min(N, 100_000)})\n`);
+  console.log(`node ${process.version}, ${n} messages per row (sequential: ${Math.min(n, 100_000)})\n`);
   console.log(`${'case'.padEnd(width)}  ${'msgs/s'.padStart(12)}  ${'µs/msg'.padStart(8)}  ${'vs bare'.padStart(8)}`);
   for (const r of rows) {
-    const rate = r.messages / (r.ms / 1000);
+    const rate = busRate(r);
     console.log(
       `${r.name.padEnd(width)}  ${Math.round(rate).toLocaleString('en-US').padStart(12)}  ${((r.ms * 1000) / r.messages).toFixed(2).padStart(8)}  ${(rate / base).toFixed(2).padStart(7)}x`,
     );
   }
 }
 
-main().catch((err: unknown) => {
-  console.log(`benchmark could not run: ${err instanceof Error ? err.message : String(err)}`);
-});
+// Standalone only: bench/transport.ts imports this module for `measureBus`.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((err: unknown) => {
+    console.log(`benchmark could not run: ${err instanceof Error ? err.message : String(err)}`);
+  });
+}

@@ -3,8 +3,10 @@
 // side runs in a child process, so each side has its own core and its own CPU% column.
 //   npx tsx bench/transport.ts [--short] [--payloads 1200,1350,1452,65000] [--only bulk,churn,...]
 //   BENCH_SERVER_PROF=/tmp/p node --cpu-prof --import tsx bench/transport.ts --only bulk --payloads 1350
-// Sections: handshake, request, pingpong, bulk, churn. Prints tables; never fails on timing (a cell
-// that errors prints "error" and the reason goes to stderr).
+// Sections: handshake, request, pingpong, bulk, churn, then a second table with bus (bus
+// request/reply next to a bare xstate send: bench/bus.ts) and restart (supervisor restart latency,
+// crash → accepting again: bench/restart.ts), so one run prints every figure. Prints tables;
+// never fails on timing (a cell that errors prints "error" and the reason goes to stderr).
 import os from 'node:os';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -322,9 +324,50 @@ async function main(): Promise<void> {
   console.log(`127.0.0.1, server in a child process; ${SHORT ? 'short run' : 'full run'}; QUIC payloads chosen by the node unless shown`);
   const widths = [Math.max(6, ...rows.map((r) => r.metric.length)), Math.max(4, ...rows.map((r) => r.path.length)), 9, 10, 10];
   const line = (cells: string[]): string => `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
-  console.log(line(['metric', 'path', 'value', 'client CPU', 'server CPU']));
+  if (rows.length > 0) {
+    console.log(line(['metric', 'path', 'value', 'client CPU', 'server CPU']));
+    console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+    for (const r of rows) console.log(line([r.metric, r.path, fmt(r.value), pct(r.clientCpu), pct(r.serverCpu)]));
+  }
+  await printNodeTable(wanted);
+}
+
+/**
+ * The second table: the bus and supervisor figures of bench/bus.ts and bench/restart.ts, measured
+ * here after the transport server has quit (so they have the machine to themselves).
+ */
+async function printNodeTable(wanted: (section: string) => boolean): Promise<void> {
+  const cells: [string, string, string][] = [];
+  const attempt = async (section: string, fn: () => Promise<void>): Promise<void> => {
+    if (!wanted(section)) return;
+    try {
+      await fn();
+    } catch (err) {
+      cells.push([section, 'error', '']);
+      process.stderr.write(`${section}: ${(err as Error).message}\n`);
+    }
+  };
+  await attempt('bus', async () => {
+    // Imported here: the server child process never needs the bus or the node.
+    const { BUS_MESSAGES, busRate, measureBus } = await import('./bus.ts');
+    const rows = await measureBus(SHORT ? BUS_MESSAGES.short : BUS_MESSAGES.full);
+    const bare = busRate(rows[0]!);
+    for (const r of rows) cells.push([`bus msgs/s: ${r.name}`, Math.round(busRate(r)).toString(), `${(busRate(r) / bare).toFixed(2)}x bare send`]);
+  });
+  await attempt('restart', async () => {
+    const { RESTART_ROUNDS, measureRestart, median } = await import('./restart.ts');
+    const rounds = SHORT ? RESTART_ROUNDS.short : RESTART_ROUNDS.full;
+    const t = await measureRestart(rounds);
+    cells.push([`supervisor restart ms, crash → accepting again (median of ${rounds}, TLS)`, median(t.restart).toFixed(2), `max ${Math.max(...t.restart).toFixed(2)}`]);
+    cells.push([`  connect + echo on a healthy ALPN, ms (the floor)`, median(t.floor).toFixed(2), `max ${Math.max(...t.floor).toFixed(2)}`]);
+  });
+  if (cells.length === 0) return;
+  const widths = [Math.max(6, ...cells.map((c) => c[0].length)), Math.max(5, ...cells.map((c) => c[1].length)), Math.max(4, ...cells.map((c) => c[2].length))];
+  const line = (c: string[]): string => `| ${c[0]!.padEnd(widths[0]!)} | ${c[1]!.padStart(widths[1]!)} | ${c[2]!.padEnd(widths[2]!)} |`;
+  console.log('');
+  console.log(line(['metric', 'value', 'note']));
   console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
-  for (const r of rows) console.log(line([r.metric, r.path, fmt(r.value), pct(r.clientCpu), pct(r.serverCpu)]));
+  for (const c of cells) console.log(line(c));
 }
 
 if (process.argv.includes('--serve')) {

@@ -9,7 +9,7 @@ import { isNodeId } from '../vault/nodeId.ts';
 import type { NodeId } from '../vault/nodeId.ts';
 import { knownNodeKey, lookupKnownNode, recordKnownNode } from '../peers/knownNodes.ts';
 import { ephemeralKeyPair, makeCertificate } from './tlsIdentity.ts';
-import type { NodeKeyPair, VerifiedPeer } from './tlsIdentity.ts';
+import type { NodeKeyPair, TlsIdentity, VerifiedPeer } from './tlsIdentity.ts';
 import type { Connection, TransportKind } from './connection.ts';
 import { QUIC_APP_CLOSE_CODE, quicConfigOf, quicTuningFor, wrapQuicConnection } from './quicConnection.ts';
 import type { QuicTuning } from './quicConnection.ts';
@@ -62,6 +62,22 @@ export interface DialOptions {
 }
 
 const MAX_ADDRESS_LENGTH = 512;
+
+/**
+ * Our certificate per identity, made once: building and signing it was ~12 % of a QUIC dial's
+ * CPU (bench/transport handshakes). Keyed by the key-pair object, so it goes when the caller
+ * drops the identity. A throwaway identity (none given) still gets a fresh key per dial.
+ */
+const certificates = new WeakMap<NodeKeyPair, TlsIdentity>();
+
+function certificateFor(identity: NodeKeyPair): TlsIdentity {
+  let cert = certificates.get(identity);
+  if (cert === undefined) {
+    cert = makeCertificate(identity);
+    certificates.set(identity, cert);
+  }
+  return cert;
+}
 
 /** Parses `[NODEID@]HOST:PORT` (IPv6 hosts in brackets); throws a one-line reason. */
 export function parseAddress(text: string): ParsedAddress {
@@ -185,7 +201,7 @@ async function dialQuic(target: ParsedAddress, check: ServerCheck, opts: DialOpt
   const logger = opts.logger ?? silentLogger;
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const where = knownNodeKey(target.host, target.port);
-  const cert = makeCertificate(opts.identity ?? ephemeralKeyPair());
+  const cert = opts.identity === undefined ? makeCertificate(ephemeralKeyPair()) : certificateFor(opts.identity);
   let refusal: string | undefined;
   let serverPeer: VerifiedPeer | null = null;
   let client: QUICClient;
@@ -232,7 +248,7 @@ async function dialTls(target: ParsedAddress, check: ServerCheck, opts: DialOpti
   const logger = opts.logger ?? silentLogger;
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const where = knownNodeKey(target.host, target.port);
-  const cert = opts.identity === undefined ? undefined : makeCertificate(opts.identity);
+  const cert = opts.identity === undefined ? undefined : certificateFor(opts.identity);
   return new Promise<Connection>((resolve, reject) => {
     const socket = tlsConnect({
       host: target.host,

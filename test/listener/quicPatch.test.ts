@@ -27,6 +27,62 @@ test('the js-quic patch is applied (run `npm install` / `npx patch-package` if t
   const proto = QUICConnection.prototype as unknown as Record<string, unknown>;
   assert.equal(typeof proto['sendSoon'], 'function', 'QUICConnection.sendSoon comes from the patch');
   assert.equal(typeof proto['scheduleSend'], 'function', 'QUICConnection.scheduleSend comes from the patch');
+  assert.equal(typeof proto['flushStreams'], 'function', 'QUICConnection.flushStreams comes from the patch');
+});
+
+test('the streams of one connection share one read buffer and still keep their bytes apart', async () => {
+  const { server, client, serverConns } = await rawPair(1350);
+  try {
+    type Inner = { readableChunk?: Buffer };
+    const a = client.connection.newStream('bidi');
+    const b = client.connection.newStream('bidi');
+    const scratch = (client.connection as unknown as { readableScratch?: Buffer }).readableScratch;
+    assert.ok(scratch !== undefined, 'the connection has its read buffer');
+    assert.equal((a as unknown as Inner).readableChunk, scratch);
+    assert.equal((b as unknown as Inner).readableChunk, scratch);
+    // Both streams receive in the same turns: each must get back exactly its own bytes.
+    const dataA = randomBytes(300 * 1024);
+    const dataB = randomBytes(300 * 1024);
+    const [backA, backB] = await within(Promise.all([rawEcho(a, dataA), rawEcho(b, dataB)]), 10_000, 'two echoes');
+    assert.equal(sha(backA), sha(dataA));
+    assert.equal(sha(backB), sha(dataB));
+    assert.ok(serverConns.length === 1);
+  } finally {
+    await client.destroy({ force: true });
+    await server.stop({ force: true });
+  }
+});
+
+test('request/reply on one stream: each reply leaves promptly (streams processed before the coalesced send)', async () => {
+  const { listener } = await echoListener();
+  try {
+    const conn = await dial(`${listener.nodeId}@127.0.0.1:${listener.quicPort}`, { alpn: TEST_ALPN, transport: 'quic', quic: { maxSendUdpPayloadSize: 1350 } });
+    const stream = await conn.openStream();
+    const started = Date.now();
+    for (let i = 0; i < 300; i++) {
+      const message = Buffer.from(`request ${i}`);
+      const back = new Promise<Buffer>((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        let got = 0;
+        const onData = (c: Buffer): void => {
+          chunks.push(c);
+          got += c.length;
+          if (got >= message.length) { stream.off('data', onData); resolve(Buffer.concat(chunks)); }
+        };
+        stream.on('data', onData);
+        stream.once('error', reject);
+      });
+      stream.write(message);
+      assert.deepEqual(await within(back, 2000, `reply ${i}`), message);
+    }
+    // 300 round trips on loopback: far under a second each; a lost send would stall for the
+    // connection's timers (hundreds of ms) and blow this bound.
+    assert.ok(Date.now() - started < 30_000, 'round trips are not waiting on timers');
+    stream.end();
+    await conn.close();
+  } finally {
+    await listener.close();
+  }
 });
 
 /** A bare js-quic server and client (no wrappers), so the test can look at their stream maps. */
