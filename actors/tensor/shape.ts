@@ -92,3 +92,15 @@ export function coalesceDims(shape: Shape, strides: readonly Shape[]): { shape: 
   }
   return { shape: outShape, strides: outStrides };
 }
+
+/** A reduction's view of its input: the kept dims and the reduced dims, each with its strides. */
+export function splitReduceDims(shape: Shape, strides: Shape, dims: readonly number[]) {
+  const kept = { shape: [] as number[], strides: [] as number[] };
+  const reduced = { shape: [] as number[], strides: [] as number[] };
+  shape.forEach((d, i) => {
+    const side = dims.includes(i) ? reduced : kept;
+    side.shape.push(d);
+    side.strides.push(strides[i]!);
+  });
+  return { keptShape: kept.shape, keptStrides: kept.strides, redShape: reduced.shape, redStrides: reduced.strides };
+}

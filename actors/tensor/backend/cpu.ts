@@ -5,6 +5,7 @@ import { elementwiseJs, reduceJs } from '../codegen/js.ts';
 import type { ReduceSpec } from '../ops/specs.ts';
 import type { Backend, BackendInfo, ElementwiseProgram, Storage, View } from './types.ts';
 import { byteSize } from '../dtype.ts';
+import { splitReduceDims } from '../shape.ts';
 
 export class CpuStorage implements Storage {
   constructor(readonly data: HostArray, readonly bytes: number) {}
@@ -59,19 +60,7 @@ export class CpuBackend implements Backend {
   }
 
   reduce(spec: ReduceSpec, input: View, dims: readonly number[], out: Storage, _outDtype: DType): void {
-    const keptShape: number[] = [];
-    const keptStrides: number[] = [];
-    const redShape: number[] = [];
-    const redStrides: number[] = [];
-    input.shape.forEach((d, i) => {
-      if (dims.includes(i)) {
-        redShape.push(d);
-        redStrides.push(input.strides[i]!);
-      } else {
-        keptShape.push(d);
-        keptStrides.push(input.strides[i]!);
-      }
-    });
+    const { keptShape, keptStrides, redShape, redStrides } = splitReduceDims(input.shape, input.strides, dims);
     reduceJs(spec, input.dtype)(host(input.storage), host(out), keptShape, keptStrides, redShape, redStrides, input.offset);
   }
 

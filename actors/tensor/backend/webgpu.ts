@@ -4,7 +4,7 @@
 // pipeline per generated kernel, and recycles buffers through a size-bucketed pool.
 import { create } from 'webgpu';
 import { byteSize, f16BitsToF32, f32ToF16Bits, hostArray, type DType, type HostArray } from '../dtype.ts';
-import { coalesceDims, numel } from '../shape.ts';
+import { coalesceDims, numel, splitReduceDims } from '../shape.ts';
 import type { ReduceSpec } from '../ops/specs.ts';
 import type { Backend, BackendInfo, ElementwiseProgram, Storage, View } from './types.ts';
 import { BufferPool } from './pool.ts';
@@ -225,14 +225,7 @@ export class WebGpuBackend implements Backend {
   }
 
   reduce(spec: ReduceSpec, input: View, dims: readonly number[], out: Storage, outDtype: DType): void {
-    const keptShape: number[] = [];
-    const keptStrides: number[] = [];
-    const redShape: number[] = [];
-    const redStrides: number[] = [];
-    input.shape.forEach((d, i) => {
-      if (dims.includes(i)) (redShape.push(d), redStrides.push(input.strides[i]!));
-      else (keptShape.push(d), keptStrides.push(input.strides[i]!));
-    });
+    const { keptShape, keptStrides, redShape, redStrides } = splitReduceDims(input.shape, input.strides, dims);
     const nOut = numel(keptShape);
     if (nOut === 0) return;
     const key = `red:${spec.name}:${input.dtype}>${outDtype}:k${keptShape.length}:r${redShape.length}`;
