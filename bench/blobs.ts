@@ -4,8 +4,10 @@
 // bulk stream on the same transport (and an unverified read of the same slice), in one table. The
 // providing node (and the raw stream's sink) runs in its own process (bench/blobs-provider.ts), so
 // each node has its own thread as in real use; the receiver hashes on ALKNET_HASH_WORKERS workers.
-// Usage: npx tsx bench/blobs.ts [--short] [--hashing | --network]
+// Usage: npx tsx bench/blobs.ts [--short] [--hashing | --network | --receive]
 //        (--short: 16 MiB instead of 256 MiB; 16 vs 128 MiB over the network)
+//        --receive: only the receiver's store path, no network: a whole blob's slice from memory, in
+//        16 KiB pieces (as TLS hands them), into BlobStore.writeEncoded with fsync and completion.
 // Never fails on timing; a baseline that is missing (b3sum not installed) is reported as such.
 import { execFileSync, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +28,7 @@ import { dial } from '../actors/listener/dial.ts';
 import { blobsProtocol } from '../protocols/blobs/provider.ts';
 import { BlobsClient } from '../protocols/blobs/client.ts';
 import { fetchBlob } from '../protocols/blobs/fetch.ts';
+import { BlobStore } from '../actors/fs/store.ts';
 
 const short = process.argv.includes('--short');
 const size = (short ? 16 : 256) * 1024 * 1024;
@@ -191,22 +194,29 @@ async function network(): Promise<void> {
     const storeB = (await b.bus.request('fs', 'fs.store', {}, { deadlineMs: 10_000 })).store;
     const data = benchContent(netSize);
     const { hash, address } = provider;
-    const best = async (work: () => Promise<void>, prepare?: () => Promise<unknown>): Promise<number> => {
+    // Besides the wall time, the receiving process's CPU time (user + system, all its threads) of
+    // the least costly run: on a shared machine it swings far less than MB/s does.
+    const best = async (work: () => Promise<void>, prepare?: () => Promise<unknown>): Promise<{ mbps: number; cpuMs: number }> => {
       let seconds = Infinity;
+      let cpuMs = Infinity;
       for (let i = 0; i < runs; i++) {
         await prepare?.();
+        const cpu = process.cpuUsage();
         const start = performance.now();
         await work();
         seconds = Math.min(seconds, (performance.now() - start) / 1000);
+        const used = process.cpuUsage(cpu);
+        cpuMs = Math.min(cpuMs, (used.user + used.system) / 1000);
       }
-      return netSize / 1e6 / seconds;
+      return { mbps: netSize / 1e6 / seconds, cpuMs };
     };
-    const rows: Array<[string, number | string, string]> = [];
+    const rows: Array<[string, number | string, number | string, string]> = [];
     const cell = async (name: string, note: string, work: () => Promise<void>, prepare?: () => Promise<unknown>): Promise<void> => {
       try {
-        rows.push([name, await best(work, prepare), note]);
+        const { mbps, cpuMs } = await best(work, prepare);
+        rows.push([name, mbps, cpuMs, note]);
       } catch (err) {
-        rows.push([name, 'error', (err as Error).message.slice(0, 60)]);
+        rows.push([name, 'error', '', (err as Error).message.slice(0, 60)]);
       }
     };
 
@@ -263,10 +273,11 @@ async function network(): Promise<void> {
     console.log(`\nnetwork: ${netSize / 1024 / 1024} MiB blob between two nodes on 127.0.0.1, best of ${runs};`
       + ` the provider (and the raw stream's sink) in its own process, the receiver here; receiver hash workers: ${defaultHashWorkers()}`);
     const width = Math.max(...rows.map(([n]) => n.length));
-    console.log(`${'transfer'.padEnd(width)} | ${'MB/s'.padStart(7)} | note`);
-    console.log(`${'-'.repeat(width)}-|-${'-'.repeat(7)}-|-----`);
-    for (const [name, mbps, note] of rows) {
-      console.log(`${name.padEnd(width)} | ${(typeof mbps === 'number' ? mbps.toFixed(0) : mbps).padStart(7)} | ${note}`);
+    const num = (v: number | string): string => (typeof v === 'number' ? v.toFixed(0) : v);
+    console.log(`${'transfer'.padEnd(width)} | ${'MB/s'.padStart(7)} | ${'recv CPU ms'.padStart(11)} | note`);
+    console.log(`${'-'.repeat(width)}-|-${'-'.repeat(7)}-|-${'-'.repeat(11)}-|-----`);
+    for (const [name, mbps, cpuMs, note] of rows) {
+      console.log(`${name.padEnd(width)} | ${num(mbps).padStart(7)} | ${num(cpuMs).padStart(11)} | ${note}`);
     }
   } finally {
     await Promise.allSettled([provider?.stop(), b?.stop()]);
@@ -274,7 +285,52 @@ async function network(): Promise<void> {
   }
 }
 
-// --hashing / --network: only that table (e.g. for node --cpu-prof on one of them).
-const only = process.argv.includes('--hashing') ? 'hashing' : process.argv.includes('--network') ? 'network' : undefined;
-if (only !== 'network') await main();
-if (only !== 'hashing') await network();
+/**
+ * The receiving store alone (no sockets, no other process): far steadier than the network table
+ * on a shared machine, so a change to the decoder or the write path shows here first. Hashing on
+ * this thread (0 workers), as on a 2-core receiver.
+ */
+async function receive(): Promise<void> {
+  const netSize = (short ? 16 : 128) * 1024 * 1024;
+  const runs = 5;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'alknet-bench-recv-'));
+  const from = await BlobStore.open(path.join(dir, 'from'), { hashWorkers: 0 });
+  const into = await BlobStore.open(path.join(dir, 'into'), { hashWorkers: 0 });
+  try {
+    const data = benchContent(netSize);
+    const { hash } = await from.add(data);
+    const slice: Uint8Array[] = [];
+    for await (const piece of await from.encoded(hash)) slice.push(piece);
+    const whole = Buffer.concat(slice);
+    // Each piece a buffer of its own, as a socket hands them.
+    const pieces: Uint8Array[] = [];
+    for (let at = 0; at < whole.length; at += 16 * 1024) pieces.push(Buffer.from(whole.subarray(at, at + 16 * 1024)));
+    const walls: number[] = [];
+    const cpus: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      await into.delete(hash);
+      await into.beginPartial(hash, netSize);
+      const cpu = process.cpuUsage();
+      const start = performance.now();
+      await into.writeEncoded(hash, undefined, (async function* () { yield* pieces; })());
+      walls.push(performance.now() - start);
+      const used = process.cpuUsage(cpu);
+      cpus.push((used.user + used.system) / 1000);
+      if (!into.has(hash)) throw new Error('not complete');
+    }
+    const ms = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join(' / ');
+    console.log(`\nreceive: ${netSize / 1024 / 1024} MiB slice from memory in 16 KiB pieces into writeEncoded (verify, write, fsync, complete), ${runs} runs`);
+    console.log(`wall ms: ${ms(walls)}   (best ${(netSize / 1e6 / (Math.min(...walls) / 1000)).toFixed(0)} MB/s)`);
+    console.log(`CPU ms:  ${ms(cpus)}`);
+  } finally {
+    await Promise.allSettled([from.close(), into.close()]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// --hashing / --network / --receive: only that table (e.g. for node --cpu-prof on one of them).
+const only = process.argv.includes('--hashing') ? 'hashing' : process.argv.includes('--network') ? 'network'
+  : process.argv.includes('--receive') ? 'receive' : undefined;
+if (only === undefined || only === 'hashing') await main();
+if (only === undefined || only === 'network') await network();
+if (only === 'receive') await receive();

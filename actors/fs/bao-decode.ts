@@ -12,8 +12,18 @@ export interface VerifiedGroup {
   group: number;
   /** Byte offset of `data` in the content. */
   offset: number;
-  /** The verified bytes (may be a view of the piece given to `write`). */
-  data: Uint8Array;
+  /**
+   * The verified bytes (may be a view of the piece given to `write`). For a group that arrived
+   * split across pieces and has `parts`, reading this joins them into a new array (once).
+   */
+  readonly data: Uint8Array;
+  /**
+   * The same bytes as views of the pieces given to `write`, in order, when the group spanned two
+   * to four of them: a writer can `writev` these and never join them. Absent otherwise.
+   */
+  readonly parts?: readonly Uint8Array[];
+  /** The number of bytes (`data.length`, without joining `parts`). */
+  readonly length: number;
   /**
    * The group's chaining value, as the verified parents above it prove it (32 bytes); absent when
    * the group is the whole content (its value is then the root hash, with the root flag).
@@ -50,10 +60,41 @@ export function groupMismatch(group: UncheckedGroup): BaoVerifyError {
 
 /** The verified form of an unchecked group whose hash matched. */
 export function verifiedGroup(group: UncheckedGroup): VerifiedGroup {
+  const { data } = group;
   return group.isRoot
-    ? { group: group.group, offset: group.offset, data: group.data }
-    : { group: group.group, offset: group.offset, data: group.data, cv: group.expected };
+    ? { group: group.group, offset: group.offset, data, length: data.length }
+    : { group: group.group, offset: group.offset, data, length: data.length, cv: group.expected };
 }
+
+/**
+ * A verified group that arrived split across pieces, kept as views of them: hashing used a reused
+ * scratch copy, so nothing of the group is copied to keep it; `data` joins the parts on first use.
+ */
+class SplitGroup implements VerifiedGroup {
+  #data: Uint8Array | undefined;
+  constructor(
+    readonly group: number,
+    readonly offset: number,
+    readonly parts: readonly Uint8Array[],
+    readonly length: number,
+    readonly cv: Uint8Array | undefined,
+  ) {}
+  get data(): Uint8Array {
+    if (!this.#data) {
+      const joined = new Uint8Array(this.length);
+      let at = 0;
+      for (const part of this.parts) {
+        joined.set(part, at);
+        at += part.length;
+      }
+      this.#data = joined;
+    }
+    return this.#data;
+  }
+}
+
+/** A split group of more pieces than this is copied out whole (a writev of many tiny views costs more). */
+const MAX_PARTS = 4;
 
 /** Hashes an unchecked group here (on this thread): its verified form, or a BaoVerifyError. */
 export function checkGroup(group: UncheckedGroup): VerifiedGroup {
@@ -84,7 +125,7 @@ export class BaoVerifyError extends Error {
   }
 }
 
-/** Bytes of one gather slab (see groupSpace). */
+/** Bytes of one gather slab (see groupSpace; only groups handed out unhashed, or in many parts, use it). */
 const GATHER_SLAB = 1024 * 1024;
 
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -111,8 +152,15 @@ export class BaoDecoder {
   private needLen = HEADER_LEN;
   /** Holds a header or parent split across pieces. */
   private readonly buffer = new Uint8Array(Math.max(HEADER_LEN, PARENT_LEN));
-  /** Where a node split across pieces is gathered: `buffer`, or a fresh array for a group (handed out as is). */
+  /**
+   * Where a node split across pieces is gathered: `buffer` (header, parent), `scratch` (a group
+   * hashed here, reused: the group is handed out as `parts`), or a slab view (a group handed out
+   * unhashed by `writeUnchecked`, which must outlive this call).
+   */
   private gather: Uint8Array = this.buffer;
+  private scratch: Uint8Array = new Uint8Array(0);
+  /** Views of the pieces a group being gathered into `scratch` came in. */
+  private parts: Uint8Array[] = [];
   private have = 0;
   /** Chaining values the next nodes must have, the next one last. */
   private readonly expected: Uint8Array[] = [];
@@ -153,18 +201,26 @@ export class BaoDecoder {
    */
   write(piece: Uint8Array): IterableIterator<VerifiedGroup> {
     const verified: VerifiedGroup[] = [];
-    let failure: BaoVerifyError | undefined;
-    try {
-      this.consume(piece, verified);
-    } catch (error) {
-      if (!(error instanceof BaoVerifyError)) throw error;
-      failure = error;
-      this.failure = error;
-    }
+    const failure = this.writeVerified(piece, verified);
     return (function* () {
       yield* verified;
       if (failure) throw failure;
     })();
+  }
+
+  /**
+   * Like `write`, without an iterator per piece: pushes the verified groups to `out` and returns
+   * the decoder's failure (after pushing the groups before it), else undefined.
+   */
+  writeVerified(piece: Uint8Array, out: VerifiedGroup[]): BaoVerifyError | undefined {
+    try {
+      this.consume(piece, out);
+    } catch (error) {
+      if (!(error instanceof BaoVerifyError)) throw error;
+      this.failure = error;
+      return error;
+    }
+    return undefined;
   }
 
   /**
@@ -220,13 +276,29 @@ export class BaoDecoder {
     return out;
   }
 
+  /** A copy of `bytes` that stays valid (in a slab). */
+  private keep(bytes: Uint8Array): Uint8Array {
+    const copy = this.groupSpace(bytes.length);
+    copy.set(bytes);
+    return copy;
+  }
+
+  /** The reused space a group split across pieces is gathered in to be hashed here. */
+  private scratchSpace(len: number): Uint8Array {
+    if (this.scratch.length < len) this.scratch = new Uint8Array(len);
+    return this.scratch;
+  }
+
   private fail(failure: BaoFailure, message: string, group?: number): BaoVerifyError {
     this.failure = new BaoVerifyError(message, failure, this.streamOffset, group);
     return this.failure;
   }
 
-  private consume(piece: Uint8Array, out: VerifiedGroup[]): void {
+  private consume(input: Uint8Array, out: VerifiedGroup[]): void {
     if (this.failure) throw this.failure;
+    // A Buffer's subarray builds a Buffer through its species constructor, several times slower
+    // than a plain view; the groups and parts cut from a piece are plain views of the same bytes.
+    const piece = input.constructor === Uint8Array ? input : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
     let pos = 0;
     for (;;) {
       if (this.node === null) {
@@ -242,14 +314,20 @@ export class BaoDecoder {
         bytes = piece.subarray(pos, pos + want);
         pos += want;
       } else {
-        if (this.have === 0) this.gather = this.node?.kind === 'group' ? this.groupSpace(this.needLen) : this.buffer;
+        if (this.have === 0) {
+          this.gather = this.node?.kind !== 'group' ? this.buffer : this.unchecked ? this.groupSpace(this.needLen) : this.scratchSpace(this.needLen);
+          this.parts.length = 0;
+        }
         const take = Math.min(want, piece.length - pos);
-        this.gather.set(piece.subarray(pos, pos + take), this.have);
+        const part = piece.subarray(pos, pos + take);
+        this.gather.set(part, this.have);
+        if (this.gather === this.scratch) this.parts.push(part);
         this.have += take;
         pos += take;
         if (this.have < this.needLen) return;
-        // A group was gathered into its own array (one copy); a header or parent is copied out.
-        bytes = this.gather === this.buffer ? this.buffer.slice(0, this.needLen) : this.gather;
+        // A header or parent is copied out; a group gathered for writeUnchecked is its own slab view.
+        bytes = this.gather === this.buffer ? this.buffer.slice(0, this.needLen)
+          : this.gather === this.scratch ? this.scratch.subarray(0, this.needLen) : this.gather;
       }
       this.accept(bytes, out);
       this.streamOffset += this.needLen;
@@ -279,6 +357,11 @@ export class BaoDecoder {
     }
     const shape = this.shape!;
     if (this.unchecked) {
+      // A group begun in a writeVerified call (into the scratch) must outlive this call.
+      if (bytes.buffer === this.scratch.buffer) {
+        bytes = this.keep(bytes);
+        this.parts = [];
+      }
       this.unchecked.push({
         group: node.group, offset: node.dataStart, data: bytes, expected, startChunk: node.group * 2 ** shape.chunkGroupLog,
         isRoot: node.isRoot, streamOffset: this.streamOffset,
@@ -288,7 +371,19 @@ export class BaoDecoder {
     if (!sameBytes(subtreeCV(bytes, node.group * 2 ** shape.chunkGroupLog, node.isRoot), expected)) {
       throw this.fail('group', `bao: ${describe(node)} at stream offset ${this.streamOffset} does not match the hash`, node.group);
     }
-    out.push(node.isRoot ? { group: node.group, offset: node.dataStart, data: bytes } : { group: node.group, offset: node.dataStart, data: bytes, cv: expected });
+    const cv = node.isRoot ? undefined : expected;
+    if (bytes.buffer === this.scratch.buffer) {
+      // Gathered into the reused scratch only to hash it: keep the pieces' views, or (many tiny
+      // pieces) one copy. The scratch is overwritten by the next split group.
+      const parts = this.parts;
+      this.parts = [];
+      if (parts.length <= MAX_PARTS) {
+        out.push(new SplitGroup(node.group, node.dataStart, parts, bytes.length, cv));
+        return;
+      }
+      bytes = this.keep(bytes);
+    }
+    out.push(cv ? { group: node.group, offset: node.dataStart, data: bytes, length: bytes.length, cv } : { group: node.group, offset: node.dataStart, data: bytes, length: bytes.length });
   }
 
   private startTree(header: Uint8Array): void {

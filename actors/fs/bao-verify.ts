@@ -70,6 +70,13 @@ export class PipelinedVerifier {
    */
   async write(piece: Uint8Array): Promise<IterableIterator<VerifiedGroup>> {
     if (this.#failure || this.#decoderFailure) return this.#result([]);
+    if (this.#direct) {
+      // Hashed here as it is split (BaoDecoder.writeVerified): a group that spans pieces is hashed
+      // from a reused scratch and handed out as views of the pieces, with no copy kept.
+      const out: VerifiedGroup[] = [];
+      this.#failure = this.#decoder.writeVerified(piece, out);
+      return this.#result(out);
+    }
     this.#decoderFailure = this.#decoder.writeUnchecked(piece, this.#pending);
     if (this.#decoderFailure) return this.#result(await this.#drain());
     if (!this.pooled) return this.#result(this.#checkPendingHere());
@@ -81,6 +88,28 @@ export class PipelinedVerifier {
       this.#harvest(out);
     }
     return this.#result(out);
+  }
+
+  /**
+   * Like `write`, for a loop that feeds many pieces: pushes the groups verified so far to `out` and
+   * returns the failure that ends the stream (after pushing the groups before it), else undefined.
+   * Synchronous (no promise, no iterator per piece) when the groups are hashed on this thread.
+   */
+  writeInto(piece: Uint8Array, out: VerifiedGroup[]): BaoVerifyError | undefined | Promise<BaoVerifyError | undefined> {
+    const failure = this.#failure ?? this.#decoderFailure;
+    if (failure) return failure;
+    if (this.#direct) {
+      this.#failure = this.#decoder.writeVerified(piece, out);
+      return this.#failure;
+    }
+    return this.write(piece).then((groups) => {
+      try {
+        for (const group of groups) out.push(group);
+      } catch (error) {
+        return error as BaoVerifyError;
+      }
+      return undefined;
+    });
   }
 
   /** At the end of the stream: the remaining verified groups; throws as BaoDecoder.finish does. */
@@ -101,6 +130,11 @@ export class PipelinedVerifier {
    */
   async settle(): Promise<VerifiedGroup[]> {
     return this.#failure || this.#decoderFailure ? [] : this.#drain();
+  }
+
+  /** No pool for this stream: every group is hashed on this thread as the decoder splits it. */
+  get #direct(): boolean {
+    return this.#pending.length === 0 && (this.#pool === undefined || (this.#decoder.size !== undefined && !this.pooled));
   }
 
   #result(out: VerifiedGroup[]): IterableIterator<VerifiedGroup> {

@@ -733,8 +733,10 @@ export class BlobStore {
           if (hasBit(bits, group.group)) continue;
           if (runBytes > 0 && (group.offset !== runStart + runBytes || runBytes >= WRITE_RUN_BYTES)) await flush();
           if (runBytes === 0) runStart = group.offset;
-          run.push(group.data);
-          runBytes += group.data.length;
+          // A group that arrived split across pieces is written from those pieces (no join copy).
+          if (group.parts) run.push(...group.parts);
+          else run.push(group.data);
+          runBytes += group.length;
           if (group.cv) runCvs.set(group.cv, CV_LEN * runCvCount++);
           written.push(group.group);
         }
@@ -744,8 +746,18 @@ export class BlobStore {
       try {
         // One loop over the pieces, the decoder fed synchronously (no async generator per layer):
         // the slice arrives in ~16 KiB pieces, and each async layer cost promises per piece.
+        // On this thread (no pool) a piece is verified synchronously: no promise or iterator per piece.
         const pieces = source instanceof Uint8Array ? [source] : source;
-        for await (const piece of pieces as AsyncIterable<Uint8Array>) await take(await verifier.write(piece));
+        const verified: VerifiedGroup[] = [];
+        for await (const piece of pieces as AsyncIterable<Uint8Array>) {
+          const outcome = verifier.writeInto(piece, verified);
+          const bad = outcome instanceof Promise ? await outcome : outcome;
+          if (verified.length > 0) {
+            await take(verified);
+            verified.length = 0;
+          }
+          if (bad) throw bad;
+        }
         await take(await verifier.finish());
       } catch (err) {
         failure = err;

@@ -29,6 +29,12 @@ export interface ListenerLimits {
   maxStreamsPerConnection?: number;
   /** A handshake not finished within this is dropped (default 10000). */
   handshakeTimeoutMs?: number;
+  /**
+   * QUIC: once this many handshakes are in progress, new clients must first prove their address
+   * with a Stateless Retry (one more round trip); below it they are accepted at once (default 16;
+   * 0 = always retry, js-quic's own behaviour). See docs/transport.md.
+   */
+  quicRetryAbove?: number;
 }
 
 export interface ListenerOptions {
@@ -65,6 +71,7 @@ export const DEFAULT_LIMITS: Required<ListenerLimits> = {
   idleTimeoutMs: 30_000,
   maxStreamsPerConnection: 100,
   handshakeTimeoutMs: 10_000,
+  quicRetryAbove: 16,
 };
 
 export const REASON_TOO_MANY_FROM_IP = 'too many connections from IP';
@@ -189,6 +196,7 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     const server = new QUICServer({
       crypto: quicServerCrypto(),
       minIdleTimeout: limits.handshakeTimeoutMs,
+      statelessRetryAbove: limits.quicRetryAbove,
       logger: quicLogger(opts.logger, 'quic-server'),
       config: {
         key: identity.keyPem,

@@ -64,7 +64,11 @@ export class ByteReader {
       if (this.#error) throw this.#error;
       const chunk: unknown = this.#stream.destroyed ? null : this.#stream.read();
       if (chunk !== null) {
-        this.#rest = chunk instanceof Uint8Array ? chunk : new Uint8Array(chunk as ArrayBuffer);
+        // Held as a plain view, not a Buffer: every piece and group cut from it is a subarray, and a
+        // Buffer's subarray goes through its species constructor (several times slower).
+        this.#rest = chunk instanceof Uint8Array
+          ? new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+          : new Uint8Array(chunk as ArrayBuffer);
         if (this.#rest.length > 0) return;
         continue;
       }
