@@ -10,14 +10,14 @@ export interface NodeConfig {
   listen: string;
   /** host:port for plain DNS, or null when off. */
   dns: string | null;
-  limits: { perIp: number; idleTimeoutMs: number; maxStreamsPerConnection: number; drainMs: number };
+  limits: { perIp: number; idleTimeoutMs: number; maxStreamsPerConnection: number; drainMs: number; quicRetryAbove: number };
   log: { level: string };
 }
 
 export const DEFAULT_CONFIG: NodeConfig = {
   listen: '127.0.0.1:4433',
   dns: null,
-  limits: { perIp: 100, idleTimeoutMs: 30_000, maxStreamsPerConnection: 100, drainMs: 2_000 },
+  limits: { perIp: 100, idleTimeoutMs: 30_000, maxStreamsPerConnection: 100, drainMs: 2_000, quicRetryAbove: 16 },
   log: { level: 'info' },
 };
 
