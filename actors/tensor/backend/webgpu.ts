@@ -310,7 +310,12 @@ export class WebGpuBackend implements Backend {
     this.pool.drain();
     this.pipelines.clear();
     this.device.destroy();
-    // Drop the reference to create()'s object only after the device is gone: then the process can exit.
+    // Drop the reference to create()'s object only once Dawn reports the device lost (destroyed):
+    // dropping it earlier lets GC free the instance while Dawn still delivers the device's last
+    // callbacks, which crashed the process now and then (SIGSEGV/SIGABRT). Once dropped, the
+    // process can exit.
+    const keep = this.gpu;
+    void this.device.lost.then(() => setImmediate(() => void keep));
     this.gpu = null;
   }
 
