@@ -104,3 +104,10 @@ export function splitReduceDims(shape: Shape, strides: Shape, dims: readonly num
   });
   return { keptShape: kept.shape, keptStrides: kept.strides, redShape: reduced.shape, redStrides: reduced.strides };
 }
+
+/** A (batched) matmul's sizes: a is [...batch, M, K], b is [...batch, K, N]. */
+export function matmulDims(a: Shape, b: Shape): { M: number; K: number; N: number; batchShape: number[]; batches: number } {
+  const r = a.length;
+  const batchShape = a.slice(0, r - 2);
+  return { M: a[r - 2]!, K: a[r - 1]!, N: b[r - 1]!, batchShape, batches: numel(batchShape) };
+}

@@ -5,7 +5,7 @@ import { elementwiseJs, reduceJs } from '../codegen/js.ts';
 import type { ReduceSpec } from '../ops/specs.ts';
 import type { Backend, BackendInfo, ElementwiseProgram, Storage, View } from './types.ts';
 import { byteSize } from '../dtype.ts';
-import { splitReduceDims } from '../shape.ts';
+import { matmulDims, splitReduceDims } from '../shape.ts';
 
 export class CpuStorage implements Storage {
   constructor(readonly data: HostArray, readonly bytes: number) {}
@@ -66,12 +66,7 @@ export class CpuBackend implements Backend {
 
   matmul(a: View, b: View, out: Storage): void {
     const r = a.shape.length;
-    const M = a.shape[r - 2]!;
-    const K = a.shape[r - 1]!;
-    const N = b.shape[r - 1]!;
-    const batchShape = a.shape.slice(0, r - 2);
-    let batches = 1;
-    for (const d of batchShape) batches *= d;
+    const { M, K, N, batchShape, batches } = matmulDims(a.shape, b.shape);
     const A = host(a.storage);
     const B = host(b.storage);
     const C = host(out);

@@ -4,7 +4,7 @@
 // pipeline per generated kernel, and recycles buffers through a size-bucketed pool.
 import { create } from 'webgpu';
 import { byteSize, f16BitsToF32, f32ToF16Bits, hostArray, type DType, type HostArray } from '../dtype.ts';
-import { coalesceDims, numel, splitReduceDims } from '../shape.ts';
+import { coalesceDims, matmulDims, numel, splitReduceDims } from '../shape.ts';
 import type { ReduceSpec } from '../ops/specs.ts';
 import type { Backend, BackendInfo, ElementwiseProgram, Storage, View } from './types.ts';
 import { BufferPool } from './pool.ts';
@@ -236,11 +236,7 @@ export class WebGpuBackend implements Backend {
 
   matmul(a: View, b: View, out: Storage): void {
     const r = a.shape.length;
-    const M = a.shape[r - 2]!;
-    const K = a.shape[r - 1]!;
-    const N = b.shape[r - 1]!;
-    const batchShape = a.shape.slice(0, r - 2);
-    const batches = numel(batchShape);
+    const { M, K, N, batchShape, batches } = matmulDims(a.shape, b.shape);
     if (M * N * batches === 0) return;
     if (K === 0) {
       this.fillZero(out, a.dtype, M * N * batches);
