@@ -8,8 +8,9 @@
 import { Certificate, TBSCertificate, AlgorithmIdentifier, SubjectPublicKeyInfo, Name, Validity, Version,
   RelativeDistinguishedName, AttributeTypeAndValue, AttributeValue } from '@peculiar/asn1-x509';
 import { AsnConvert } from '@peculiar/asn1-schema';
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, X509Certificate } from 'node:crypto';
-import type { KeyObject } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, sign, X509Certificate } from 'node:crypto';
+// The Ed25519 KeyObject helpers are the vault's: one place knows the PKCS#8/SPKI layout.
+import { ed25519PrivateKeyObject, rawEd25519PublicKey } from '../vault/signer.ts';
 import { nodeIdFromPublicKey } from '../vault/nodeId.ts';
 import type { NodeId } from '../vault/nodeId.ts';
 
@@ -36,19 +37,6 @@ export const MAX_CERTIFICATE_BYTES = 16 * 1024;
 
 const ED25519_OID = '1.3.101.112';
 const COMMON_NAME_OID = '2.5.4.3';
-// DER prefixes of PKCS#8 / SPKI for a raw Ed25519 key (RFC 8410): fixed, only the key bytes vary.
-const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
-const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
-
-export function ed25519PrivateKeyObject(seed: Uint8Array): KeyObject {
-  if (seed.length !== 32) throw new Error(`an Ed25519 seed has 32 bytes, got ${seed.length}`);
-  return createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: 'der', type: 'pkcs8' });
-}
-
-export function ed25519PublicKeyObject(publicKey: Uint8Array): KeyObject {
-  if (publicKey.length !== 32) throw new Error(`an Ed25519 public key has 32 bytes, got ${publicKey.length}`);
-  return createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, publicKey]), format: 'der', type: 'spki' });
-}
 
 function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
   return new Uint8Array(bytes).buffer as ArrayBuffer; // a copy: Buffer#slice would be a view of a shared pool
@@ -60,7 +48,7 @@ function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
  */
 export function makeCertificate(keys: NodeKeyPair): TlsIdentity {
   const privateKey = ed25519PrivateKeyObject(keys.privateKey);
-  const derived = rawPublicKey(createPublicKey(privateKey));
+  const derived = rawEd25519PublicKey(privateKey);
   if (!Buffer.from(derived).equals(Buffer.from(keys.publicKey))) {
     throw new Error('the public key does not belong to the private key');
   }
@@ -87,12 +75,6 @@ export function makeCertificate(keys: NodeKeyPair): TlsIdentity {
   return { certPem, keyPem, certDer };
 }
 
-function rawPublicKey(key: KeyObject): Uint8Array {
-  const jwk = key.export({ format: 'jwk' });
-  if (jwk.crv !== 'Ed25519' || typeof jwk.x !== 'string') throw new Error('not an Ed25519 key');
-  return new Uint8Array(Buffer.from(jwk.x, 'base64url'));
-}
-
 /**
  * The verified identity in a peer's certificate. Throws a one-line reason unless the DER is one
  * X.509 certificate whose key is Ed25519 and whose signature verifies under that same key.
@@ -113,7 +95,7 @@ export function peerFromCertificate(der: Uint8Array): VerifiedPeer {
     throw new Error(`peer certificate key is ${key.asymmetricKeyType ?? 'unknown'}, not Ed25519`);
   }
   if (!cert.verify(key)) throw new Error('peer certificate is not signed by its own key');
-  const publicKey = rawPublicKey(key);
+  const publicKey = rawEd25519PublicKey(key);
   return { nodeId: nodeIdFromPublicKey(publicKey), publicKey };
 }
 
