@@ -61,7 +61,7 @@ function errorMessage(event: EventObject): string {
  * closes or the session fails (closing the connection with the reason), and closes the connection
  * when it is stopped from above (protocol actor restarting, node shutting down).
  */
-export function connectionSessionLogic(spec: ProtocolSpec) {
+function connectionSessionLogic(spec: ProtocolSpec) {
   return setup({
     types: { input: {} as SessionInput, context: {} as SessionInput, events: {} as SessionFatal },
     actors: {

@@ -1,7 +1,6 @@
 // The protocol registry: ALPN → protocol. The listener offers exactly the registered ALPNs, and the
 // protocols supervisor starts one actor per entry. Adding a protocol is one `.add(spec)` line.
 // (Modelled on iroh's Router: one small interface, one builder.)
-import type { AnyActorLogic } from 'xstate';
 import type { ProtocolSpec } from './protocol.ts';
 
 export class ProtocolRegistry {
@@ -27,5 +26,3 @@ export class ProtocolRegistry {
     return [...this.#byAlpn.values()];
   }
 }
-
-export type { AnyActorLogic };

@@ -11,7 +11,7 @@ const SECRET_KEY = /secret|private|passphrase|seed|mnemonic|password|token|keyPe
 const MAX_DEPTH = 6;
 
 /** Plain data only: class instances become their name, bytes their length, secret-named keys "[redacted]". */
-export function sanitizeForInspector(value: unknown, depth = 0): unknown {
+function sanitizeForInspector(value: unknown, depth = 0): unknown {
   if (value === null || typeof value !== 'object') return typeof value === 'function' ? '[function]' : value;
   if (value instanceof Uint8Array) return `[${value.byteLength} bytes]`;
   if (depth >= MAX_DEPTH) return '[…]';

@@ -221,7 +221,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
 }
 
 /** A listen address is HOST:PORT or [V6]:PORT; port 0 picks a free port. One-line error otherwise. */
-export function parseListen(text: string): { host: string; port: number } {
+function parseListen(text: string): { host: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:@\s\[\]]+)):(\d{1,5})$/.exec(text);
   const port = m ? Number(m[3]) : NaN;
   if (!m || port > 65535) throw new Error(`listen address "${text.slice(0, 80)}" must be HOST:PORT (port 0 picks a free one)`);

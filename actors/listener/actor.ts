@@ -46,7 +46,7 @@ function hex(bytes: Uint8Array): string {
 }
 
 /** Hands one accepted connection to its protocol actor, or closes it with the reason why not. */
-export function routeConnection(input: ListenerActorInput, conn: Connection): void {
+function routeConnection(input: ListenerActorInput, conn: Connection): void {
   const { bus, connections, log } = input;
   const target = protocolSystemId(conn.alpn);
   const peer = conn.peer ? { nodeId: conn.peer.nodeId, publicKey: hex(conn.peer.publicKey) } : null;

@@ -48,7 +48,7 @@ export interface RemoteBusOptions extends ConnectOptions {
 }
 
 /** Finds `NODEID@host:port` for a node id in known_nodes (the nodes this one has met). */
-export function knownNodesResolver(knownNodesPath: string) {
+function knownNodesResolver(knownNodesPath: string) {
   return async (nodeId: string): Promise<string | undefined> => {
     const entry = (await readKnownNodes(knownNodesPath)).find((n) => n.nodeId === nodeId);
     return entry ? `${nodeId}@${entry.address}` : undefined;
