@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { CliError, UsageError, type Command, type CommandContext } from './command.ts';
 import { commandFiles } from './commands/index.ts';
+import { ConfigError } from '../supervisors/config.ts';
 
 const GLOBAL_USAGE = 'alknet [--home DIR] [--json] [--passphrase-file F] COMMAND ...';
 
@@ -80,7 +81,7 @@ export async function main(argv: string[], io: Pick<CommandContext, 'stdin' | 's
       io.stderr.write(`alknet: ${err.message}\n${command ? `usage: ${command.usage}\n` : ''}`);
       return 2;
     }
-    if (err instanceof CliError) {
+    if (err instanceof CliError || err instanceof ConfigError) {
       io.stderr.write(`alknet: ${err.message}\n`);
       return 1;
     }

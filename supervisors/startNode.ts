@@ -3,7 +3,7 @@
 // the examples and the tests all start a node through here.
 import { createActor, type AnyActorRef } from 'xstate';
 import { createBus, type Bus } from '../bus/index.ts';
-import { loadConfig, type NodeConfig } from '../cli/config.ts';
+import { loadConfig, type NodeConfig } from './config.ts';
 import { listenerActorLogic, protocolSystemId } from '../actors/listener/actor.ts';
 import type { Connection } from '../actors/listener/connection.ts';
 import type { Listener } from '../actors/listener/listener.ts';

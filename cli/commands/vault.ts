@@ -1,6 +1,6 @@
 // `alknet init`, `alknet id`, `alknet vault derive`, `alknet vault passwd`: the vault's user surface.
 import { CliError, UsageError, type Command, type CommandContext } from '../command.ts';
-import { loadConfig } from '../config.ts';
+import { loadConfig } from '../../supervisors/config.ts';
 import { parseCommandArgs, type FlagSpec } from '../args.ts';
 import { firstLine, readMnemonicInput, readNewPassphrase, readPassphrase } from '../passphrase.ts';
 import { VaultError } from '../../actors/vault/errors.ts';

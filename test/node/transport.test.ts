@@ -6,7 +6,7 @@ import { dial } from '../../actors/listener/dial.ts';
 import { REASON_TOO_MANY_FROM_IP } from '../../actors/listener/listener.ts';
 import type { Connection } from '../../actors/listener/connection.ts';
 import { nodeIdFromPublicKey } from '../../actors/vault/nodeId.ts';
-import { DEFAULT_CONFIG } from '../../cli/config.ts';
+import { DEFAULT_CONFIG } from '../../supervisors/config.ts';
 import type { RunningNode } from '../../supervisors/startNode.ts';
 import { echo, newKeys, within } from '../listener/fixtures.ts';
 import { echoProtocol, makeHome, roundTrip, startTestNode, type TestHome } from './helpers.ts';

@@ -1,9 +1,15 @@
 // config.toml in the node's home folder. Every key is optional; a missing file means all defaults.
-// A malformed file or a wrong type is a one-line CliError naming the key, never a stack trace.
+// A malformed file or a wrong type is a one-line ConfigError naming the key, never a stack trace
+// (the CLI prints its message as is). Node-level: startNode reads it, and so does the CLI.
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'smol-toml';
-import { CliError } from './command.ts';
+
+
+/** config.toml is unreadable or wrong; the message names the file and the key. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
 
 export interface NodeConfig {
   /** host:port for QUIC (UDP) and TLS (TCP), same port number. */
@@ -32,28 +38,28 @@ export function loadConfig(home: string): NodeConfig {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return structuredClone(DEFAULT_CONFIG);
-    throw new CliError(`cannot read ${file}: ${(err as Error).message}`);
+    throw new ConfigError(`cannot read ${file}: ${(err as Error).message}`);
   }
   let raw: Record<string, unknown>;
   try {
     raw = parse(text) as Record<string, unknown>;
   } catch (err) {
-    throw new CliError(`${file} is not valid TOML: ${(err as Error).message.split('\n')[0]}`);
+    throw new ConfigError(`${file} is not valid TOML: ${(err as Error).message.split('\n')[0]}`);
   }
   const config = structuredClone(DEFAULT_CONFIG);
   const str = (key: string, v: unknown): string => {
-    if (typeof v !== 'string') throw new CliError(`${file}: "${key}" must be a string`);
+    if (typeof v !== 'string') throw new ConfigError(`${file}: "${key}" must be a string`);
     return v;
   };
   const num = (key: string, v: unknown): number => {
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new CliError(`${file}: "${key}" must be a non-negative number`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new ConfigError(`${file}: "${key}" must be a non-negative number`);
     return v;
   };
   if (raw.listen !== undefined) config.listen = str('listen', raw.listen);
   if (raw.dns !== undefined) config.dns = str('dns', raw.dns);
   const limits = raw.limits as Record<string, unknown> | undefined;
   if (limits !== undefined) {
-    if (typeof limits !== 'object' || limits === null) throw new CliError(`${file}: [limits] must be a table`);
+    if (typeof limits !== 'object' || limits === null) throw new ConfigError(`${file}: [limits] must be a table`);
     for (const key of Object.keys(config.limits) as (keyof NodeConfig['limits'])[]) {
       if (limits[key] !== undefined) config.limits[key] = num(`limits.${key}`, limits[key]);
     }
