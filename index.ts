@@ -1,8 +1,8 @@
 // The alknet package's public API: start a node, add a protocol, call another node.
 export { startNode, type StartNodeOptions, type RunningNode } from './supervisors/startNode.ts';
 export { connect, type NodeClient, type ConnectOptions } from './protocols/call/connect.ts';
-export { CallError } from './protocols/call/errors.ts';
-export { defineOperation, OperationRegistry, type OperationSpec, type CallContext, type Caller } from './protocols/call/registry.ts';
+export { CallError } from './operations/errors.ts';
+export { defineOperation, OperationRegistry, type OperationSpec, type CallContext, type Caller } from './operations/catalogue.ts';
 export { ProtocolRegistry } from './protocols/registry.ts';
 export { sessionFromHandler, escalate, type ProtocolSpec, type SessionInput, type SessionServices } from './protocols/protocol.ts';
 export { dial, parseAddress } from './actors/listener/dial.ts';

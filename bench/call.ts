@@ -16,7 +16,7 @@ import { dial } from '../actors/listener/dial.ts';
 import { ephemeralKeyPair } from '../actors/listener/tlsIdentity.ts';
 import type { Connection } from '../actors/listener/connection.ts';
 import { sessionFromHandler } from '../protocols/protocol.ts';
-import { defineOperation } from '../protocols/call/registry.ts';
+import { defineOperation } from '../operations/catalogue.ts';
 import { connect } from '../protocols/call/connect.ts';
 
 const SHORT = process.argv.includes('--short');

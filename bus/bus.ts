@@ -8,10 +8,9 @@
 // returns the error.
 import { randomBytes } from 'node:crypto';
 import type { AnyActorRef } from 'xstate';
-import type { NodeId } from '../actors/vault/nodeId.ts';
 import { hasReply, isKnownMessageType, validate, type EventType, type MessageType, type ReplyOf, type RequestOf, type RequestType } from './catalogue.ts';
 import { BusError, fromErrorShape, isErrorCode, type ErrorCode } from './errors.ts';
-import type { EventHandler, EventMeta, ReplyPort, RequestMeta, Sender } from './events.ts';
+import type { EventHandler, EventMeta, NodeId, OnBehalfOf, ReplyPort, RequestMeta, Sender } from './events.ts';
 import './coreMessages.ts';
 
 /** A local actor by systemId, or an actor on another node. */
@@ -26,6 +25,8 @@ export interface RequestOptions {
   /** Pass the parent's id when this request is made while handling another one. */
   correlationId?: string;
   from?: Sender;
+  /** On whose behalf (set by the operation catalogue after authorization); delivered in meta.caller. */
+  caller?: OnBehalfOf;
 }
 
 export interface RemoteRequestOptions {
@@ -420,6 +421,7 @@ export class Bus {
       const local = typeof to === 'string' ? to : this.nodeId !== undefined && to.node === this.nodeId ? to.actor : undefined;
       const meta: RequestMeta = { correlationId: options.correlationId ?? this.newCorrelationId(), deadline };
       if (options.from !== undefined) meta.from = options.from;
+      if (options.caller !== undefined) meta.caller = options.caller;
       const toText = local ?? addressText(to);
       const p = new Pending(type, payload, meta, toText, startedAt, this.onSettle, (ok, value) => (ok ? resolve(value) : reject(value)));
       this.trace(p, 'request');

@@ -5,9 +5,20 @@
 //
 // A machine answers exactly once through `event.replyTo`; the first answer wins and later ones are
 // ignored, so a retry path cannot double-answer. Answering is a side effect: do it in an action.
-import type { NodeId } from '../actors/vault/nodeId.ts';
 import type { MessageType, ReplyOf, RequestOf } from './catalogue.ts';
 import { toErrorShape, type ErrorCode } from './errors.ts';
+
+/** A node's id (z-base-32 of its Ed25519 key). Declared here so the bus imports nothing above it. */
+export type NodeId = string;
+
+/**
+ * On whose behalf a request runs: set by the operation catalogue once the caller was authorized
+ * (its node id, or null for a caller without one). A service uses it to own per-caller state
+ * (the tensor engine's handles); authorization itself has already happened.
+ */
+export interface OnBehalfOf {
+  nodeId: NodeId | null;
+}
 
 /** Who sent a request: a local systemId, or a remote node (and its actor, when known). */
 export type Sender = string | { node: NodeId; actor?: string };
@@ -18,6 +29,7 @@ export interface RequestMeta {
   /** Epoch milliseconds after which nobody waits for the answer any more. */
   deadline: number;
   from?: Sender;
+  caller?: OnBehalfOf;
 }
 
 /** Meta of a published event. */

@@ -43,6 +43,8 @@ export {
   type EventMeta,
   type ReplyPort,
   type Sender,
+  type NodeId,
+  type OnBehalfOf,
   type EventHandler,
 } from './events.ts';
 export {

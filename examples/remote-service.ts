@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { fromCallback, setup } from 'xstate';
 import { connect, createVaultFile, defineOperation, startNode, type OperationRegistry } from '../index.ts';
-import { addPeer } from '../protocols/call/peersFile.ts';
+import { addPeer } from '../actors/peers/peersFile.ts';
 import { nodeKeys } from '../actors/vault/keys.ts';
 import { openVaultFile } from '../actors/vault/vaultFile.ts';
 

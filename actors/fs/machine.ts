@@ -11,7 +11,7 @@ import { MAX_FS_BYTES, MAX_LIST, isFsMessageType, type FsMessageType } from './m
 import { BlobStore } from './store.ts';
 import type { ByteRange } from './bao.ts';
 import { fsOperations } from './operations.ts';
-import type { OperationSpec } from '../../protocols/call/registry.ts';
+import type { OperationSpec } from '../../operations/catalogue.ts';
 
 export type FsRequestEvent = BusRequestEvent<FsMessageType>;
 

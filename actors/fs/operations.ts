@@ -2,7 +2,7 @@
 // Scopes: stat/has/missingRanges are public, like the blob itself (the hash is the capability);
 // listing reveals every hash, so it needs `blobs:read`; tag/untag/delete/gc change the store and
 // need `blobs:write`. Granting `blobs` covers both.
-import { defineOperation, type OperationSpec } from '../../protocols/call/registry.ts';
+import { defineOperation, type OperationSpec } from '../../operations/catalogue.ts';
 import { fsMessages, MAX_LIST } from './messages.ts';
 import { handleFsRequest } from './machine.ts';
 import type { BlobStore } from './store.ts';

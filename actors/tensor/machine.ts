@@ -5,7 +5,7 @@ import { assign, fromCallback, fromPromise, setup, type ActorRefFrom, type Snaps
 import { createEngine, type CreateEngineOptions } from './index.ts';
 import type { Engine } from './engine.ts';
 import { tensorOperations } from './operations.ts';
-import type { OperationSpec } from '../../protocols/call/registry.ts';
+import type { OperationSpec } from '../../operations/catalogue.ts';
 
 export interface TensorActorInput {
   backend?: CreateEngineOptions['backend'];

@@ -4,8 +4,8 @@
 // freeOwner() when the peer's connection closes.
 import { randomBytes } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
-import { defineOperation, type CallContext, type OperationSpec } from '../../protocols/call/registry.ts';
-import { CallError } from '../../protocols/call/errors.ts';
+import { defineOperation, type CallContext, type OperationSpec } from '../../operations/catalogue.ts';
+import { CallError } from '../../operations/errors.ts';
 import type { Engine } from './engine.ts';
 import type { Tensor } from './tensor.ts';
 import { applyOp, OpError } from './graph.ts';

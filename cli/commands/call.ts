@@ -117,7 +117,7 @@ function scopesFlag(text: string | undefined): string[] {
 
 async function runTokenCreate(ctx: CommandContext): Promise<number> {
   const { values } = parseCommandArgs(ctx, { scopes: { type: 'string' }, name: { type: 'string' } });
-  const { addToken } = await import('../../protocols/call/peersFile.ts');
+  const { addToken } = await import('../../actors/peers/peersFile.ts');
   const name = (values.name as string | undefined) ?? `token-${Date.now().toString(36)}`;
   let created;
   try {
@@ -133,7 +133,7 @@ async function runTokenCreate(ctx: CommandContext): Promise<number> {
 
 async function runTokenLs(ctx: CommandContext): Promise<number> {
   parseCommandArgs(ctx, {});
-  const { listTokens } = await import('../../protocols/call/peersFile.ts');
+  const { listTokens } = await import('../../actors/peers/peersFile.ts');
   const tokens = listTokens(ctx.home);
   if (ctx.json) ctx.stdout.write(JSON.stringify(tokens.map((t) => ({ name: t.name, scopes: t.scopes, enabled: t.enabled }))) + '\n');
   else for (const t of tokens) ctx.stdout.write(`${t.name}  ${t.scopes.join(',')}${t.enabled ? '' : '  (disabled)'}\n`);
@@ -142,7 +142,7 @@ async function runTokenLs(ctx: CommandContext): Promise<number> {
 
 async function runTokenRm(ctx: CommandContext): Promise<number> {
   const { positionals } = parseCommandArgs(ctx, {}, { min: 1 });
-  const { removeToken } = await import('../../protocols/call/peersFile.ts');
+  const { removeToken } = await import('../../actors/peers/peersFile.ts');
   if (!removeToken(ctx.home, positionals[0]!)) throw new CliError(`no token named "${positionals[0]}"`);
   return 0;
 }

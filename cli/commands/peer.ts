@@ -1,8 +1,8 @@
 // `alknet peer add|ls|rm`: the node ids allowed to call scoped operations, kept in peers.toml.
 // A running node re-reads the file on its next call, so no restart is needed.
 import { isNodeId } from '../../actors/vault/nodeId.ts';
-import { addPeer, listPeers, PeersFileError, peersPath, removePeer } from '../../protocols/call/peersFile.ts';
-import { isScope } from '../../protocols/call/scopes.ts';
+import { addPeer, listPeers, PeersFileError, peersPath, removePeer } from '../../actors/peers/peersFile.ts';
+import { isScope } from '../../actors/peers/scopes.ts';
 import { CliError, UsageError, type Command, type CommandContext } from '../command.ts';
 import { parseCommandArgs, type FlagSpec } from '../args.ts';
 

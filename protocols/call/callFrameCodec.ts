@@ -5,7 +5,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { decode, encode } from '../../bus/codec.ts';
-import type { ErrorCode } from './errors.ts';
+import type { ErrorCode } from '../../operations/errors.ts';
 
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
 const HEADER_BYTES = 4;

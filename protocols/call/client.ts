@@ -12,7 +12,7 @@ import {
   type CallEnvelope,
   type CallRequested,
 } from './callFrameCodec.ts';
-import { BusError, CallError } from './errors.ts';
+import { BusError, CallError } from '../../operations/errors.ts';
 
 export interface CallOptions {
   /** Relative deadline sent to the server; the client also gives up shortly after it. */

@@ -10,7 +10,7 @@ import { dial, parseAddress, type ParsedAddress } from '../../actors/listener/di
 import type { Connection } from '../../actors/listener/connection.ts';
 import type { NodeKeyPair } from '../../actors/listener/tlsIdentity.ts';
 import { CallClient, type CallOptions } from './client.ts';
-import { CallError } from './errors.ts';
+import { CallError } from '../../operations/errors.ts';
 import { CALL_ALPN } from './protocol.ts';
 
 export interface ConnectOptions {

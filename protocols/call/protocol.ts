@@ -3,8 +3,8 @@
 // looked up in peers.toml, or the token in the request; the node's own key holds every scope.
 import type { ProtocolSpec, SessionServices } from '../protocol.ts';
 import { sessionFromHandler } from '../protocol.ts';
-import type { OperationRegistry, Caller } from './registry.ts';
-import type { PeerList } from './peerList.ts';
+import type { OperationRegistry, Caller } from '../../operations/catalogue.ts';
+import type { PeerList } from '../../actors/peers/peerList.ts';
 import { createConnectionCallServer } from './server.ts';
 
 export const CALL_ALPN = 'alknet/call';

@@ -6,7 +6,7 @@ import { Type } from '@sinclair/typebox';
 import type { Bus, RemoteTransport } from '../../bus/index.ts';
 import { BusError } from '../../bus/index.ts';
 import { readKnownNodes } from '../../actors/peers/knownNodes.ts';
-import { defineOperation, type OperationSpec } from './registry.ts';
+import { defineOperation, type OperationSpec } from '../../operations/catalogue.ts';
 import { connect, type ConnectOptions, type NodeClient } from './connect.ts';
 
 export const BUS_SCOPE = 'bus';

@@ -16,8 +16,8 @@ import {
   type CallEnvelope,
   type CallRequested,
 } from './callFrameCodec.ts';
-import { CallError, toErrorShape } from './errors.ts';
-import type { Caller, OperationRegistry } from './registry.ts';
+import { CallError, toErrorShape } from '../../operations/errors.ts';
+import type { Caller, OperationRegistry } from '../../operations/catalogue.ts';
 
 export interface CallLimits {
   /** Largest frame accepted or sent. Default 16 MiB. */

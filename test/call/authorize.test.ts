@@ -10,9 +10,9 @@ import { after, describe, test } from 'node:test';
 import { nodeIdFromPublicKey } from '../../actors/vault/nodeId.ts';
 import { commands } from '../../cli/commands/peer.ts';
 import { CliError, UsageError, type CommandContext } from '../../cli/command.ts';
-import { callerFor, hasScope, indexPeers, missingScopes } from '../../protocols/call/authorize.ts';
-import { CallError } from '../../protocols/call/errors.ts';
-import { PeerList } from '../../protocols/call/peerList.ts';
+import { callerFor, hasScope, indexPeers, missingScopes } from '../../actors/peers/authorize.ts';
+import { CallError } from '../../operations/errors.ts';
+import { PeerList } from '../../actors/peers/peerList.ts';
 import {
   addPeer,
   addToken,
@@ -23,7 +23,7 @@ import {
   PeersFileError,
   removePeer,
   removeToken,
-} from '../../protocols/call/peersFile.ts';
+} from '../../actors/peers/peersFile.ts';
 import { sampleRegistry, startTcpCallServer } from './helpers.ts';
 
 const homes: string[] = [];

@@ -3,8 +3,8 @@
 // Prints one JSON line: counts of served and BUSY answers, other failures, and heap before/after.
 import { Type } from '@sinclair/typebox';
 import { CallClient } from '../../protocols/call/client.ts';
-import { CallError } from '../../protocols/call/errors.ts';
-import { defineOperation, OperationRegistry } from '../../protocols/call/registry.ts';
+import { CallError } from '../../operations/errors.ts';
+import { defineOperation, OperationRegistry } from '../../operations/catalogue.ts';
 import { createConnectionCallServer } from '../../protocols/call/server.ts';
 import { callerWith, duplexPair, waitFor } from './helpers.ts';
 

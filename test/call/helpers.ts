@@ -5,7 +5,7 @@ import { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { Type } from '@sinclair/typebox';
 import { CallClient } from '../../protocols/call/client.ts';
-import { defineOperation, OperationRegistry, type Caller } from '../../protocols/call/registry.ts';
+import { defineOperation, OperationRegistry, type Caller } from '../../operations/catalogue.ts';
 import { serveCallStream, type ServeCallOptions } from '../../protocols/call/server.ts';
 
 export function callerWith(...scopes: string[]): Caller {

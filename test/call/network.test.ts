@@ -10,8 +10,8 @@ import { Type } from '@sinclair/typebox';
 import { BIN, PASSPHRASE, homeIdentity, makeHome, silentLogger, type TestHome } from '../node/helpers.ts';
 import { startNode, type RunningNode } from '../../supervisors/startNode.ts';
 import { connect, type NodeClient } from '../../protocols/call/connect.ts';
-import { defineOperation } from '../../protocols/call/registry.ts';
-import { addPeer } from '../../protocols/call/peersFile.ts';
+import { defineOperation } from '../../operations/catalogue.ts';
+import { addPeer } from '../../actors/peers/peersFile.ts';
 import { ephemeralKeyPair, type NodeKeyPair } from '../../actors/listener/tlsIdentity.ts';
 import { nodeIdFromPublicKey } from '../../actors/vault/nodeId.ts';
 

@@ -2,9 +2,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Type } from '@sinclair/typebox';
-import { createNodeActorsOperation, createNodeInfoOperation, createServiceOperations } from '../../protocols/call/builtins.ts';
-import { BusError, CallError } from '../../protocols/call/errors.ts';
-import { defineOperation, OperationRegistry } from '../../protocols/call/registry.ts';
+import { createNodeActorsOperation, createNodeInfoOperation, createServiceOperations } from '../../operations/builtins.ts';
+import { BusError, CallError } from '../../operations/errors.ts';
+import { defineOperation, OperationRegistry } from '../../operations/catalogue.ts';
 import { callerWith, sampleRegistry, waitFor } from './helpers.ts';
 
 async function codeOf(promise: Promise<unknown>): Promise<CallError> {

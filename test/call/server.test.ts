@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CallFrameDecoder, encodeFrame, type CallEnvelope } from '../../protocols/call/callFrameCodec.ts';
-import { CallError } from '../../protocols/call/errors.ts';
+import { CallError } from '../../operations/errors.ts';
 import { encode } from '../../bus/codec.ts';
 import { callerWith, rawExchange, sampleRegistry, startTcpCallServer, waitFor, type TcpCallServer } from './helpers.ts';
 

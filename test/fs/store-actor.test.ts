@@ -10,7 +10,7 @@ import { blake3 } from '../../actors/fs/blake3.ts';
 import { fsMachine } from '../../actors/fs/machine.ts';
 import { fsOperations } from '../../actors/fs/operations.ts';
 import { BlobStore } from '../../actors/fs/store.ts';
-import { OperationRegistry } from '../../protocols/call/registry.ts';
+import { OperationRegistry } from '../../operations/catalogue.ts';
 
 interface Answer { ok: boolean; value?: unknown; code?: string; message?: string }
 

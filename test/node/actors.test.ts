@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dial } from '../../actors/listener/dial.ts';
 import { CallClient } from '../../protocols/call/client.ts';
-import type { ActorTreeNode } from '../../protocols/call/builtins.ts';
+import type { ActorTreeNode } from '../../operations/builtins.ts';
 import { newKeys } from '../listener/fixtures.ts';
 import { echoProtocol, homeIdentity, makeHome, startTestNode } from './helpers.ts';
 

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { OperationRegistry, type Caller } from '../../protocols/call/registry.ts';
+import { OperationRegistry, type Caller } from '../../operations/catalogue.ts';
 import { serveCallStream } from '../../protocols/call/server.ts';
 import { CallClient } from '../../protocols/call/client.ts';
 import { createEngine, type Engine } from '../../actors/tensor/index.ts';

@@ -1,9 +1,9 @@
 // The error shape of alknet/call is the bus's: `{code, message, retryable, details?}` with the codes
 // of bus/errors.ts. CallError is a BusError, so an error crosses between the bus and the call
 // protocol unchanged in both directions.
-import { BusError, fromErrorShape, isErrorCode, type BusErrorOptions, type ErrorCode, type ErrorShape } from '../../bus/errors.ts';
+import { BusError, fromErrorShape, isErrorCode, type BusErrorOptions, type ErrorCode, type ErrorShape } from '../bus/errors.ts';
 
-export { BusError, ERROR_CODES, isErrorCode, type ErrorCode, type ErrorShape } from '../../bus/errors.ts';
+export { BusError, ERROR_CODES, isErrorCode, type ErrorCode, type ErrorShape } from '../bus/errors.ts';
 
 export class CallError extends BusError {
   override name = 'CallError';

@@ -19,7 +19,7 @@ import path from 'node:path';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { parse, stringify } from 'smol-toml';
-import { isNodeId } from '../../actors/vault/nodeId.ts';
+import { isNodeId } from '../vault/nodeId.ts';
 import { isScope } from './scopes.ts';
 import { writeFileAtomic } from '../../lib/atomicFile.ts';
 

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { CallError, hasErrorShape, type ErrorCode } from './errors.ts';
-import { missingScopes } from './scopes.ts';
+import { missingScopes } from '../actors/peers/scopes.ts';
 
 export type OperationType = 'query' | 'mutation' | 'subscription';
 export type Visibility = 'external' | 'internal';

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import { callerFor, indexPeers, type CallerResolver, type PeerIndex } from './authorize.ts';
 import { emptyPeersConfig, peersPath, readPeersConfig, type PeerEntry } from './peersFile.ts';
-import type { Caller } from './registry.ts';
+import type { Caller } from '../../operations/catalogue.ts';
 
 export interface PeerListOptions {
   /** Told when a changed peers.toml is malformed; the previous grants stay in force. */

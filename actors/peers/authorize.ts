@@ -1,9 +1,9 @@
 // Who a caller is and what it may do: the scopes of a call are the anonymous grant, plus the peer's
 // grant when its node id is listed and enabled, plus a bearer token's grant when the request carries
 // a known, enabled token. Pure over a parsed PeersConfig; PeerList keeps that config fresh.
-import { CallError } from './errors.ts';
+import { CallError } from '../../operations/errors.ts';
 import { hashToken, looksLikeToken, type PeerEntry, type PeersConfig, type TokenEntry } from './peersFile.ts';
-import type { Caller } from './registry.ts';
+import type { Caller } from '../../operations/catalogue.ts';
 
 export { hasScope, missingScopes, isScope } from './scopes.ts';
 

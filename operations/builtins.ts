@@ -3,7 +3,7 @@
 // `node/info` and `services/*` are public; `node/actors` shows the node's internals and needs "admin".
 import { Type, type TSchema } from '@sinclair/typebox';
 import { CallError } from './errors.ts';
-import { defineOperation, normalizeOperationName, type OperationRegistry, type OperationSpec } from './registry.ts';
+import { defineOperation, normalizeOperationName, type OperationRegistry, type OperationSpec } from './catalogue.ts';
 
 const OperationType = Type.Union([Type.Literal('query'), Type.Literal('mutation'), Type.Literal('subscription')]);
 
