@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createActor } from 'xstate';
 import { Bus, BusError, type BusLogger, type TraceRecord } from '../../bus/index.ts';
+import { flush, track, type Tracked } from '../support/settle.ts';
 import { echoMachine } from './fixtures/machine.ts';
 import './fixtures/messages.ts';
 
@@ -22,6 +22,18 @@ async function rejection(promise: Promise<unknown>): Promise<BusError> {
   assert.fail('expected the promise to reject');
 }
 
+/** The BusError a tracked request has already failed with (after `flush()`); fails the test if it has not. */
+function failedWith(req: Tracked<unknown>, what: string): BusError {
+  const { outcome } = req;
+  assert.equal(outcome.state, 'rejected', `${what}: expected it to have failed already, it is ${outcome.state}`);
+  const err = (outcome as { reason: unknown }).reason;
+  assert.ok(err instanceof BusError, `${what}: expected a BusError, got ${String(err)}`);
+  return err;
+}
+
+// Deadlines: the bus's timers are plain setTimeout/Date.now, so node:test's mock timers freeze time
+// and `tick` moves it; nothing here depends on how fast the machine runs.
+
 test('request/reply with an xstate machine answering via replyTo', async () => {
   const bus = new Bus({ logger: quietLogger() });
   const actor = createActor(echoMachine).start();
@@ -37,18 +49,23 @@ test('request/reply with an xstate machine answering via replyTo', async () => {
   }
 });
 
-test('an unanswered request fails TIMEOUT at its deadline, not before', async () => {
+test('an unanswered request fails TIMEOUT at its deadline, not before', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
   const bus = new Bus({ logger: quietLogger() });
   const actor = createActor(echoMachine).start();
   bus.register('echo', actor);
   try {
-    const started = performance.now();
-    const err = await rejection(bus.request('echo', 'bustest.ignore', {}, { deadlineMs: 150 }));
-    const elapsed = performance.now() - started;
+    const req = track(bus.request('echo', 'bustest.ignore', {}, { deadlineMs: 150 }));
+    t.mock.timers.tick(149);
+    await flush();
+    assert.equal(req.outcome.state, 'pending', '1 ms before its deadline the request still waits');
+    assert.equal(bus.pendingCount('echo'), 1);
+    t.mock.timers.tick(1);
+    await flush();
+    const err = failedWith(req, 'at its deadline');
     assert.equal(err.code, 'TIMEOUT');
     assert.equal(err.retryable, true);
     assert.match(err.message, /echo did not answer bustest\.ignore/);
-    assert.ok(elapsed >= 140 && elapsed < 1000, `settled after ${elapsed} ms`);
     assert.equal(bus.pendingCount('echo'), 0, 'a settled request frees its mailbox slot');
   } finally {
     actor.stop();
@@ -56,31 +73,38 @@ test('an unanswered request fails TIMEOUT at its deadline, not before', async ()
   }
 });
 
-test('a request to a never-registered actor fails UNAVAILABLE at its deadline, naming the actor', async () => {
+test('a request to a never-registered actor fails UNAVAILABLE at its deadline, naming the actor', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
   const bus = new Bus({ logger: quietLogger() });
-  const started = performance.now();
-  const err = await rejection(bus.request('nobody', 'bustest.add', { a: 1, b: 1 }, { deadlineMs: 120 }));
-  const elapsed = performance.now() - started;
+  const req = track(bus.request('nobody', 'bustest.add', { a: 1, b: 1 }, { deadlineMs: 120 }));
+  t.mock.timers.tick(119);
+  await flush();
+  assert.equal(req.outcome.state, 'pending', 'it waits for a registration until its deadline');
+  assert.equal(bus.pendingCount('nobody'), 1);
+  t.mock.timers.tick(1);
+  await flush();
+  const err = failedWith(req, 'at its deadline');
   assert.equal(err.code, 'UNAVAILABLE');
   assert.match(err.message, /"nobody" is not registered/);
-  assert.ok(elapsed >= 110 && elapsed < 1000, `settled after ${elapsed} ms`);
   assert.equal(bus.pendingCount('nobody'), 0);
   bus.close();
 });
 
-test('a request to an actor that crashes fails UNAVAILABLE promptly and the actor is unregistered', async () => {
+test('a request to an actor that crashes fails UNAVAILABLE promptly and the actor is unregistered', async (t) => {
+  // Time stands still: whatever fails here fails because of the crash, never at a deadline.
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
   const logger = quietLogger();
   const bus = new Bus({ logger });
   const actor = createActor(echoMachine).start();
   bus.register('echo', actor);
-  const pendingBefore = bus.request('echo', 'bustest.ignore', {}, { deadlineMs: 5000 });
-  const started = performance.now();
-  const err = await rejection(bus.request('echo', 'bustest.crash', {}, { deadlineMs: 5000 }));
+  const pendingBefore = track(bus.request('echo', 'bustest.ignore', {}, { deadlineMs: 5000 }));
+  const crashing = track(bus.request('echo', 'bustest.crash', {}, { deadlineMs: 5000 }));
+  await flush();
+  const err = failedWith(crashing, 'the crashing request, with no time passed');
   assert.equal(err.code, 'UNAVAILABLE');
   assert.match(err.message, /actor "echo" stopped before replying/);
-  assert.ok(performance.now() - started < 1000, 'failed long before the deadline');
   // The other in-flight request of that actor fails the same way.
-  assert.equal((await rejection(pendingBefore)).code, 'UNAVAILABLE');
+  assert.equal(failedWith(pendingBefore, 'the other in-flight request').code, 'UNAVAILABLE');
   assert.equal(bus.isRegistered('echo'), false);
   assert.ok(logger.lines.some((l) => l.includes('"echo" failed')));
   // The crash message itself is not logged (it could carry anything).
@@ -105,12 +129,14 @@ test('a request while the actor restarts waits and succeeds once it is registere
   bus.register('echo', first);
   first.stop();
   assert.equal(bus.isRegistered('echo'), false);
-  const pending = bus.request('echo', 'bustest.add', { a: 1, b: 2 }, { deadlineMs: 2000 });
-  await sleep(100);
+  const pending = track(bus.request('echo', 'bustest.add', { a: 1, b: 2 }, { deadlineMs: 2000 }));
+  await flush();
+  assert.equal(pending.outcome.state, 'pending', 'the request waits for the restart');
+  assert.equal(bus.pendingCount('echo'), 1);
   const second = createActor(echoMachine).start();
   bus.register('echo', second);
   try {
-    assert.deepEqual(await pending, { sum: 3 });
+    assert.deepEqual(await pending.promise, { sum: 3 });
     assert.equal(second.getSnapshot().context.served, 1);
   } finally {
     second.stop();
@@ -138,7 +164,8 @@ test('registering a live systemId twice throws; an old unregister does not remov
   bus.close();
 });
 
-test('a full mailbox answers BUSY at once and accepts again after draining', async () => {
+test('a full mailbox answers BUSY at once and accepts again after draining', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
   const bus = new Bus({ logger: quietLogger() });
   const gates: Array<() => void> = [];
   bus.registerHandler(
@@ -149,16 +176,18 @@ test('a full mailbox answers BUSY at once and accepts again after draining', asy
       }),
     { mailbox: 3 },
   );
-  const inFlight = [1, 2, 3].map((a) => bus.request('slow', 'bustest.add', { a, b: 0 }));
-  const started = performance.now();
-  const busy = await rejection(bus.request('slow', 'bustest.add', { a: 4, b: 0 }));
+  const inFlight = [1, 2, 3].map((a) => track(bus.request('slow', 'bustest.add', { a, b: 0 })));
+  const fourth = track(bus.request('slow', 'bustest.add', { a: 4, b: 0 }));
+  await flush();
+  // At once: no time has passed and none of the slow handlers has finished.
+  const busy = failedWith(fourth, 'the request over capacity');
   assert.equal(busy.code, 'BUSY');
   assert.equal(busy.retryable, true);
-  assert.ok(performance.now() - started < 100, 'BUSY is immediate');
+  assert.deepEqual(inFlight.map((r) => r.outcome.state), ['pending', 'pending', 'pending'], 'BUSY came before any handler finished');
   assert.ok(bus.send('slow', 'bustest.add', { a: 5, b: 0 }) instanceof BusError, 'send is BUSY-checked too');
   assert.equal(bus.pendingCount('slow'), 3);
   for (const open of gates.splice(0)) open();
-  assert.deepEqual(await Promise.all(inFlight), [{ sum: 1 }, { sum: 2 }, { sum: 3 }]);
+  assert.deepEqual(await Promise.all(inFlight.map((r) => r.promise)), [{ sum: 1 }, { sum: 2 }, { sum: 3 }]);
   const again = bus.request('slow', 'bustest.add', { a: 6, b: 0 });
   gates.shift()!();
   assert.deepEqual(await again, { sum: 6 });
@@ -287,7 +316,7 @@ test('publish/subscribe: every subscriber gets the event, a throwing one is logg
   bus.publish('connection.closed', { connId: 'c1', reason: 'nobody listens' });
   off();
   bus.publish('connection.accepted', { ...event, connId: 'c2' });
-  await sleep(0);
+  await flush();
   assert.deepEqual(got, ['c1/alknet/call/true']);
   assert.equal(logger.lines.filter((l) => l === 'subscriber failed').length, 4);
   bus.close();
