@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createActor, type Actor } from 'xstate';
+import { createActor, SimulatedClock, type Actor } from 'xstate';
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { vaultMachine, type BusErrorCode, type VaultRequestEvent } from '../../actors/vault/machine.ts';
 import { createVaultFile } from '../../actors/vault/vaultFile.ts';
@@ -80,14 +80,6 @@ function track(actor: VaultActor): { states: Set<string>; transitions: Set<strin
   });
   return { states, transitions };
 }
-
-const waitFor = async (actor: VaultActor, state: string, ms = 5_000): Promise<void> => {
-  const start = Date.now();
-  while (!actor.getSnapshot().matches(state as never)) {
-    if (Date.now() - start > ms) throw new Error(`state ${state} not reached in ${ms} ms (at ${JSON.stringify(actor.getSnapshot().value)})`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
 
 test('scripted walk: locked → unlocking → unlocked → locked, every request kind, every transition', async () => {
   const actor = createActor(vaultMachine, { input: { home } });
@@ -214,7 +206,9 @@ test('scripted walk: locked → unlocking → unlocked → locked, every request
 });
 
 test('start with a passphrase unlocks; auto-lock after idle, each request restarting the timer', async () => {
-  const actor = createActor(vaultMachine, { input: { home, passphrase: PASSPHRASE, autoLockMs: 300 } });
+  // The auto-lock is an xstate `after` delay: a SimulatedClock moves it, the machine's speed does not.
+  const clock = new SimulatedClock();
+  const actor = createActor(vaultMachine, { input: { home, passphrase: PASSPHRASE, autoLockMs: 300 }, clock });
   const seen = track(actor);
   const snapshotsDuringUnlock: string[] = [];
   actor.subscribe((s) => snapshotsDuringUnlock.push(JSON.stringify(s)));
@@ -225,14 +219,20 @@ test('start with a passphrase unlocks; auto-lock after idle, each request restar
   const early = send(actor, 'vault.identity');
   assert.equal(value(await early).nodeId, keys.nodeId);
   assert.deepEqual(value(await send(actor, 'vault.status')), { state: 'unlocked', nodeId: keys.nodeId, autoLockMs: 300 });
-  // Keep it busy for longer than autoLockMs: it must stay unlocked.
-  const started = Date.now();
-  while (Date.now() - started < 600) {
+  // Keep it busy for longer than autoLockMs in all (3 × 200 ms): each request restarts the idle timer.
+  for (let i = 0; i < 3; i++) {
+    clock.increment(200);
+    assert.ok(actor.getSnapshot().matches('unlocked'), `still unlocked ${200 * (i + 1)} ms after the last-but-one request`);
     assert.ok((await send(actor, 'vault.publicKey', { path: KEY_PATHS.sshHost })).ok);
-    await new Promise((r) => setTimeout(r, 100));
   }
-  assert.ok(actor.getSnapshot().matches('unlocked'));
-  await waitFor(actor, 'locked', 3_000);
+  // Idle: unlocked until autoLockMs after the last request, locked (keys wiped) at it.
+  const ring = actor.getSnapshot().context.keyRing!;
+  clock.increment(299);
+  assert.ok(actor.getSnapshot().matches('unlocked'), 'not locked before autoLockMs of idle');
+  clock.increment(1);
+  assert.ok(actor.getSnapshot().matches('locked'), `locked after autoLockMs of idle (at ${JSON.stringify(actor.getSnapshot().value)})`);
+  assert.equal(ring.wiped, true);
+  assert.equal(actor.getSnapshot().context.keyRing, null);
   failsWith(await send(actor, 'vault.publicKey', { path: KEY_PATHS.identity }), 'UNAVAILABLE', /locked/);
   assert.deepEqual(value(await send(actor, 'vault.status')), { state: 'locked', nodeId: keys.nodeId });
   actor.stop();
