@@ -9,7 +9,7 @@ import { BusError } from '../../bus/errors.ts';
 import { failWith, type BusRequestEvent } from '../../bus/events.ts';
 import { MAX_FS_BYTES, MAX_LIST, isFsMessageType, type FsMessageType } from './messages.ts';
 import { BlobStore } from './store.ts';
-import type { ByteRange } from './bao.ts';
+import type { ByteRange } from './hash/bao.ts';
 import { fsOperations } from './operations.ts';
 import type { OperationSpec } from '../../operations/catalogue.ts';
 

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { Connection, TransportKind } from '../../actors/listener/connection.ts';
 import { dial } from '../../actors/listener/dial.ts';
 import type { NodeKeyPair } from '../../actors/listener/tlsIdentity.ts';
-import type { ByteRange } from '../../actors/fs/bao.ts';
+import type { ByteRange } from '../../actors/fs/hash/bao.ts';
 import { ByteReader } from './byteReader.ts';
 import { BLOBS_ALPN, BlobsWireError, MAX_RESPONSE_BYTES, decodeResponse, encodeRequest, sliceLength } from './wire.ts';
 import type { TransportLogger } from '../../actors/listener/logger.ts';

@@ -4,8 +4,8 @@
 // asked only for the missing ranges (the same resume works across runs: the partial blob persists).
 import path from 'node:path';
 import { BusError, type ErrorCode } from '../../bus/errors.ts';
-import { BaoDecoder, BaoVerifyError } from '../../actors/fs/bao.ts';
-import type { ByteRange } from '../../actors/fs/bao.ts';
+import { BaoDecoder, BaoVerifyError } from '../../actors/fs/hash/bao.ts';
+import type { ByteRange } from '../../actors/fs/hash/bao.ts';
 import { BlobStore, BlobStoreError, checkHash } from '../../actors/fs/store.ts';
 import { BlobsClient, ProviderRefusal, type BlobsClientOptions } from './client.ts';
 import { BlobsWireError, CHUNK_GROUP_LOG, firstRanges, sliceLength } from './wire.ts';

@@ -7,7 +7,7 @@ import type { Bus } from '../../bus/bus.ts';
 import { BusError } from '../../bus/errors.ts';
 import type { BlobStore } from '../../actors/fs/store.ts';
 import type { Connection } from '../../actors/listener/connection.ts';
-import type { ByteRange } from '../../actors/fs/bao.ts';
+import type { ByteRange } from '../../actors/fs/hash/bao.ts';
 import { sessionFromHandler, type ProtocolSpec } from '../protocol.ts';
 import { ByteReader } from './byteReader.ts';
 import {

@@ -5,8 +5,8 @@
 import { Type as T, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { decode, encode } from '../../bus/codec.ts';
-import { HEADER_LEN, PARENT_LEN, groupsForRanges, treeShape, walkTree } from '../../actors/fs/bao.ts';
-import type { ByteRange } from '../../actors/fs/bao.ts';
+import { HEADER_LEN, PARENT_LEN, groupsForRanges, treeShape, walkTree } from '../../actors/fs/hash/bao.ts';
+import type { ByteRange } from '../../actors/fs/hash/bao.ts';
 
 export const BLOBS_ALPN = 'alknet/blobs';
 /** 2^4 chunks of 1 KiB: the store's and the wire's chunk group. */

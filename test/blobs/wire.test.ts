@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Duplex } from 'node:stream';
 import fc from 'fast-check';
 import { encode } from '../../bus/codec.ts';
-import { encodeCombined, extractRanges } from '../../actors/fs/bao.ts';
+import { encodeCombined, extractRanges } from '../../actors/fs/hash/bao.ts';
 import { BlobStore } from '../../actors/fs/store.ts';
 import {
   BlobsWireError, MAX_RANGES, MAX_REQUEST_BYTES, decodeRequest, decodeResponse, encodeRequest, encodeResponse, frameLength, sliceLength,

@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BaoDecoder, encodeOutboard, extractRanges } from '../../actors/fs/bao.ts';
-import { outboardFromGroupCvs } from '../../actors/fs/bao-stream.ts';
-import { subtreeCV } from '../../actors/fs/blake3.ts';
+import { BaoDecoder, encodeOutboard, extractRanges } from '../../actors/fs/hash/bao.ts';
+import { outboardFromGroupCvs } from '../../actors/fs/hash/bao-stream.ts';
+import { subtreeCV } from '../../actors/fs/hash/blake3.ts';
 import { BlobStore, GROUP_LEN } from '../../actors/fs/store.ts';
 import { hex, seededBytes } from './fixtures.ts';
 

@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BaoDecoder, BaoVerifyError, encodeCombined } from '../../actors/fs/bao.ts';
-import type { UncheckedGroup, VerifiedGroup } from '../../actors/fs/bao-decode.ts';
-import { checkGroup } from '../../actors/fs/bao-decode.ts';
+import { BaoDecoder, BaoVerifyError, encodeCombined } from '../../actors/fs/hash/bao.ts';
+import type { UncheckedGroup, VerifiedGroup } from '../../actors/fs/hash/bao-decode.ts';
+import { checkGroup } from '../../actors/fs/hash/bao-decode.ts';
 import { BlobStore } from '../../actors/fs/store.ts';
 import { seededBytes } from './fixtures.ts';
 

@@ -10,11 +10,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { BaoDecoder, BaoVerifyError, encodeCombined } from '../../actors/fs/bao.ts';
-import type { UncheckedGroup, VerifiedGroup } from '../../actors/fs/bao-decode.ts';
-import { PipelinedVerifier } from '../../actors/fs/bao-verify.ts';
-import { Blake3Pool, defaultHashWorkers } from '../../actors/fs/blake3-pool.ts';
-import { subtreeCV } from '../../actors/fs/blake3.ts';
+import { BaoDecoder, BaoVerifyError, encodeCombined } from '../../actors/fs/hash/bao.ts';
+import type { UncheckedGroup, VerifiedGroup } from '../../actors/fs/hash/bao-decode.ts';
+import { PipelinedVerifier } from '../../actors/fs/hash/bao-verify.ts';
+import { Blake3Pool, defaultHashWorkers } from '../../actors/fs/hash/blake3-pool.ts';
+import { subtreeCV } from '../../actors/fs/hash/blake3.ts';
 import { BlobStore, BlobStoreError } from '../../actors/fs/store.ts';
 import { hex, seededBytes } from './fixtures.ts';
 
@@ -178,7 +178,7 @@ describe('pipelined verification on a worker pool', () => {
 
   it('a pool left open does not keep the process alive', async () => {
     const script = [
-      `import { Blake3Pool } from ${JSON.stringify(path.join(root, 'actors/fs/blake3-pool.ts'))};`,
+      `import { Blake3Pool } from ${JSON.stringify(path.join(root, 'actors/fs/hash/blake3-pool.ts'))};`,
       'const pool = new Blake3Pool(1);',
       'const cvs = await pool.hash([{ data: new Uint8Array(16384), startChunk: 16, isRoot: false }]);',
       'console.log(cvs.length);',

@@ -5,12 +5,12 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
-import { blake3 } from '../../actors/fs/blake3.ts';
+import { blake3 } from '../../actors/fs/hash/blake3.ts';
 import {
   BaoDecoder, BaoVerifyError, combinedLen, encodeCombined, encodeOutboard, extractRanges, extractSlice, outboardLen,
   treeShape, walkTree,
-} from '../../actors/fs/bao.ts';
-import type { BaoDecoderOptions, VerifiedGroup } from '../../actors/fs/bao.ts';
+} from '../../actors/fs/hash/bao.ts';
+import type { BaoDecoderOptions, VerifiedGroup } from '../../actors/fs/hash/bao.ts';
 import { hex, seededBytes, projectRoot } from './fixtures.ts';
 
 const vectorsFile = path.resolve(projectRoot, '../shared/vectors/bao.json');

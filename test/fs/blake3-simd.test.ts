@@ -9,9 +9,9 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import fc from 'fast-check';
 import { blake3 as nobleBlake3 } from '@noble/hashes/blake3.js';
-import { Blake3Hasher, blake3, deriveKey, keyedHash, parentCV, simdKernelActive, subtreeCV, useSimdKernel } from '../../actors/fs/blake3.ts';
-import { IV, compressChunks } from '../../actors/fs/blake3-compress.ts';
-import { SIMD_MAX_CHUNKS, simdKernel } from '../../actors/fs/blake3-simd.ts';
+import { Blake3Hasher, blake3, deriveKey, keyedHash, parentCV, simdKernelActive, subtreeCV, useSimdKernel } from '../../actors/fs/hash/blake3.ts';
+import { IV, compressChunks } from '../../actors/fs/hash/blake3-compress.ts';
+import { SIMD_MAX_CHUNKS, simdKernel } from '../../actors/fs/hash/blake3-simd.ts';
 import { hex, pattern251, seededBytes, projectRoot, type Blake3Vectors } from './fixtures.ts';
 
 const vectorsFile = path.resolve(projectRoot, '../shared/vectors/blake3.json');
@@ -133,10 +133,10 @@ describe('blake3 SIMD kernel', () => {
 
 describe('blake3 SIMD generated files', () => {
   it('blake3-simd.wat is what blake3-simd-codegen.ts writes', () => {
-    const generated = execFileSync(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'actors/fs/blake3-simd-codegen.ts')], {
+    const generated = execFileSync(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'actors/fs/hash/blake3-simd-codegen.ts')], {
       cwd: projectRoot, encoding: 'utf8', timeout: 30_000,
     });
-    assert.equal(generated, readFileSync(path.join(projectRoot, 'actors/fs/blake3-simd.wat'), 'utf8'));
+    assert.equal(generated, readFileSync(path.join(projectRoot, 'actors/fs/hash/blake3-simd.wat'), 'utf8'));
   });
 
   let wabtInstalled = true;
@@ -146,7 +146,7 @@ describe('blake3 SIMD generated files', () => {
     wabtInstalled = false;
   }
   it('blake3-simd-module.ts is blake3-simd.wat assembled', { skip: wabtInstalled ? false : 'wabt (npm devDependency) is not installed' }, async () => {
-    const { WAT_FILE, MODULE_FILE, assembleWat, moduleSource } = await import('../../actors/fs/blake3-simd-build.ts');
+    const { WAT_FILE, MODULE_FILE, assembleWat, moduleSource } = await import('../../actors/fs/hash/blake3-simd-build.ts');
     const wasm = await assembleWat(readFileSync(WAT_FILE, 'utf8'));
     assert.equal(moduleSource(wasm), readFileSync(MODULE_FILE, 'utf8'));
   });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { blake3 as nobleBlake3 } from '@noble/hashes/blake3.js';
-import { Blake3Hasher, blake3, chunkCV, deriveKey, keyedHash, parentCV, subtreeCV } from '../../actors/fs/blake3.ts';
+import { Blake3Hasher, blake3, chunkCV, deriveKey, keyedHash, parentCV, subtreeCV } from '../../actors/fs/hash/blake3.ts';
 import { hex, pattern251, seededBytes, projectRoot, type Blake3Vectors } from './fixtures.ts';
 
 const vectorsFile = path.resolve(projectRoot, '../shared/vectors/blake3.json');
@@ -124,10 +124,10 @@ describe('blake3 tree pieces', () => {
 
 describe('blake3 generated code', () => {
   it('blake3-compress.ts is what blake3-codegen.ts writes', () => {
-    const generated = execFileSync(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'actors/fs/blake3-codegen.ts')], {
+    const generated = execFileSync(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'actors/fs/hash/blake3-codegen.ts')], {
       cwd: projectRoot, encoding: 'utf8', timeout: 30_000,
     });
-    assert.equal(generated, readFileSync(path.join(projectRoot, 'actors/fs/blake3-compress.ts'), 'utf8'));
+    assert.equal(generated, readFileSync(path.join(projectRoot, 'actors/fs/hash/blake3-compress.ts'), 'utf8'));
   });
 });
 

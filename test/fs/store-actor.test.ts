@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createActor, waitFor } from 'xstate';
-import { blake3 } from '../../actors/fs/blake3.ts';
+import { blake3 } from '../../actors/fs/hash/blake3.ts';
 import { fsMachine } from '../../actors/fs/machine.ts';
 import { fsOperations } from '../../actors/fs/operations.ts';
 import { BlobStore } from '../../actors/fs/store.ts';

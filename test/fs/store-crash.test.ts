@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { blake3 } from '../../actors/fs/blake3.ts';
+import { blake3 } from '../../actors/fs/hash/blake3.ts';
 import { BlobStore } from '../../actors/fs/store.ts';
 
 const projectRoot = path.resolve(fileURLToPath(import.meta.url), '../../..');

@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { blake3 } from '../../actors/fs/blake3.ts';
-import { BaoDecoder, encodeOutboard, extractRanges } from '../../actors/fs/bao.ts';
-import { OutboardEncoder, groupChainingValues } from '../../actors/fs/bao-stream.ts';
+import { blake3 } from '../../actors/fs/hash/blake3.ts';
+import { BaoDecoder, encodeOutboard, extractRanges } from '../../actors/fs/hash/bao.ts';
+import { OutboardEncoder, groupChainingValues } from '../../actors/fs/hash/bao-stream.ts';
 import { BlobStore, GROUP_LEN } from '../../actors/fs/store.ts';
 import { decodeCollection, encodeCollection } from '../../actors/fs/collection.ts';
 
