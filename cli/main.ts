@@ -1,14 +1,32 @@
 // `alknet` entry: global flags, command lookup, one-line errors and exit codes (0 ok, 1 failure, 2 usage).
+// Help lives here once for every command: `alknet help [COMMAND]`, `COMMAND --help`/`-h` (stdout, exit 0),
+// and a command group without its subcommand (`alknet blob`) lists the group (stderr, exit 2).
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CliError, UsageError, type Command, type CommandContext } from './command.ts';
+import { CliError, HelpRequest, UsageError, type Command, type CommandContext } from './command.ts';
+import { asksForHelp, describeFlags } from './args.ts';
 import { commandFiles } from './commands/index.ts';
 import { ConfigError } from '../supervisors/config.ts';
 
 const GLOBAL_USAGE = 'alknet [--home DIR] [--json] [--passphrase-file F] COMMAND ...';
+const GLOBAL_FLAGS = [
+  '  --home DIR             the node\'s folder (default $ALKNET_HOME, else ~/.alknet)',
+  '  --json                 print data as JSON where a command prints data',
+  '  --passphrase-file F    unlock the vault with the first line of F (or set ALKNET_PASSPHRASE)',
+  '  -h, --help             this help; COMMAND --help for one command\'s flags',
+  '  -V, --version          the version of alknet',
+];
+
+type Io = Pick<CommandContext, 'stdin' | 'stdout' | 'stderr' | 'env'>;
 
 export function defaultHome(env: NodeJS.ProcessEnv): string {
   return env.ALKNET_HOME && env.ALKNET_HOME.length > 0 ? path.resolve(env.ALKNET_HOME) : path.join(os.homedir(), '.alknet');
+}
+
+/** The version in package.json (the one `node/info` reports too). */
+export function packageVersion(): string {
+  return (JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
 interface Globals {
@@ -24,9 +42,9 @@ export function splitGlobals(argv: string[]): Globals {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const takeValue = (flag: string): string => {
-      if (a.startsWith(flag + '=')) return a.slice(flag.length + 1);
-      const v = argv[++i];
+      const v = a.startsWith(flag + '=') ? a.slice(flag.length + 1) : argv[++i];
       if (v === undefined || v.startsWith('--')) throw new UsageError(`${flag} needs a value`);
+      if (v === '') throw new UsageError(`${flag} must not be empty`);
       return v;
     };
     if (a === '--') {
@@ -51,22 +69,68 @@ function findCommand(all: Command[], words: string[]): { command: Command; argv:
   return best;
 }
 
-function helpText(all: Command[]): string {
-  const width = Math.max(...all.map((c) => c.usage.length));
-  return [`usage: ${GLOBAL_USAGE}`, '', ...all.map((c) => `  ${c.usage.padEnd(width)}  ${c.summary}`)].join('\n') + '\n';
+/** The commands of a group (`blob` → blob add, blob ls, ...); empty when `word` is no group. */
+function groupMembers(all: Command[], word: string): Command[] {
+  return all.filter((c) => c.name.startsWith(`${word} `));
 }
 
-export async function main(argv: string[], io: Pick<CommandContext, 'stdin' | 'stdout' | 'stderr' | 'env'>): Promise<number> {
+function table(commands: Command[]): string[] {
+  const width = Math.max(...commands.map((c) => c.usage.length));
+  return commands.map((c) => `  ${c.usage.padEnd(width)}  ${c.summary}`);
+}
+
+function helpText(all: Command[]): string {
+  return [`usage: ${GLOBAL_USAGE}`, '', 'commands:', ...table(all), '', 'global flags:', ...GLOBAL_FLAGS].join('\n') + '\n';
+}
+
+function commandHelp(command: Command, flags: HelpRequest['flags']): string {
+  const lines = [`usage: ${command.usage}`, '', command.summary];
+  const described = describeFlags(flags);
+  if (described.length > 0) lines.push('', 'flags:', ...described);
+  lines.push('', `global flags: --home DIR, --json, --passphrase-file F (see "alknet help")`);
+  return lines.join('\n') + '\n';
+}
+
+function groupHelp(group: string, members: Command[]): string {
+  return [`usage: alknet ${group} SUBCOMMAND ...`, '', `${group} subcommands:`, ...table(members)].join('\n') + '\n';
+}
+
+/** `alknet help X Y` reads as `alknet X Y --help`. */
+function helpAsFlag(rest: string[]): string[] {
+  return ['help', '--help', '-h'].includes(rest[0]!) && rest.length > 1 ? [...rest.slice(1), '--help'] : rest;
+}
+
+export async function main(argv: string[], io: Io): Promise<number> {
   const all = (await Promise.all(commandFiles.map((load) => load()))).flat();
   let command: Command | undefined;
   try {
     const globals = splitGlobals(argv);
-    if (globals.rest.length === 0 || ['help', '--help', '-h'].includes(globals.rest[0]!)) {
-      io.stdout.write(helpText(all));
-      return globals.rest.length === 0 ? 2 : 0;
+    if (globals.rest.length === 0) {
+      io.stderr.write(helpText(all));
+      return 2;
     }
-    const found = findCommand(all, globals.rest);
-    if (!found) throw new UsageError(`unknown command "${globals.rest.join(' ')}"; run "alknet help" for the list`);
+    if (['--version', '-V'].includes(globals.rest[0]!)) {
+      io.stdout.write(`alknet ${packageVersion()}\n`);
+      return 0;
+    }
+    const rest = helpAsFlag(globals.rest);
+    if (['help', '--help', '-h'].includes(rest[0]!)) {
+      io.stdout.write(helpText(all));
+      return 0;
+    }
+    const found = findCommand(all, rest);
+    if (!found) {
+      const members = groupMembers(all, rest[0]!);
+      if (members.length === 0) throw new UsageError(`unknown command "${rest[0]}"; run "alknet help" for the list`);
+      if (asksForHelp(rest.slice(1))) {
+        io.stdout.write(groupHelp(rest[0]!, members));
+        return 0;
+      }
+      const sub = rest[1];
+      const why = sub === undefined || sub.startsWith('-') ? `"${rest[0]}" needs a subcommand` : `unknown subcommand "${rest[0]} ${sub}"`;
+      io.stderr.write(`alknet: ${why}\n${groupHelp(rest[0]!, members)}`);
+      return 2;
+    }
     command = found.command;
     const ctx: CommandContext = {
       ...io,
@@ -77,6 +141,10 @@ export async function main(argv: string[], io: Pick<CommandContext, 'stdin' | 's
     };
     return (await command.run(ctx)) ?? 0;
   } catch (err) {
+    if (err instanceof HelpRequest && command) {
+      io.stdout.write(commandHelp(command, err.flags));
+      return 0;
+    }
     if (err instanceof UsageError) {
       io.stderr.write(`alknet: ${err.message}\n${command ? `usage: ${command.usage}\n` : ''}`);
       return 2;
@@ -87,7 +155,7 @@ export async function main(argv: string[], io: Pick<CommandContext, 'stdin' | 's
     }
     // Anything else is a bug or an environment failure: still one line, the stack only on request.
     const message = err instanceof Error ? err.message : String(err);
-    io.stderr.write(`alknet: ${message}\n`);
+    io.stderr.write(`alknet: ${message.split('\n')[0]}\n`);
     if (io.env.ALKNET_DEBUG) io.stderr.write(`${err instanceof Error ? err.stack : ''}\n`);
     return 1;
   }
