@@ -90,10 +90,37 @@ export async function rawExchange(connect: () => Promise<net.Socket>, bytes: Uin
   return Buffer.concat(chunks);
 }
 
+/**
+ * What the sample handlers report, as explicit events instead of sleeps: `started` when a handler
+ * waits on its signal (so a test aborts a call that is really running), `aborted` when it saw the
+ * abort. `when(kind, tag)` resolves once that tag has been recorded `count` times (at once if so).
+ */
+export class Observed {
+  readonly started: string[] = [];
+  readonly aborted: string[] = [];
+  readonly #waiters: Array<{ list: string[]; tag: string; count: number; resolve: () => void }> = [];
+
+  record(kind: 'started' | 'aborted', tag: string): void {
+    this[kind].push(tag);
+    for (const w of [...this.#waiters]) {
+      if (w.list.filter((t) => t === w.tag).length >= w.count) {
+        this.#waiters.splice(this.#waiters.indexOf(w), 1);
+        w.resolve();
+      }
+    }
+  }
+
+  when(kind: 'started' | 'aborted', tag: string, count = 1): Promise<void> {
+    const list = this[kind];
+    if (list.filter((t) => t === tag).length >= count) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ list, tag, count, resolve }));
+  }
+}
+
 /** A registry with a few operations the tests use. */
 export function sampleRegistry(options: ConstructorParameters<typeof OperationRegistry>[0] = { validateOutput: true }) {
   const registry = new OperationRegistry(options);
-  const observed: { aborted: string[] } = { aborted: [] };
+  const observed = new Observed();
   registry.register([
     defineOperation({
       name: 'math/add',
@@ -136,8 +163,10 @@ export function sampleRegistry(options: ConstructorParameters<typeof OperationRe
       scopes: [],
       visibility: 'external',
       async handler({ tag }, ctx) {
-        await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
-        observed.aborted.push(tag ?? 'wait/forever');
+        const aborted = new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+        observed.record('started', tag ?? 'wait/forever');
+        await aborted;
+        observed.record('aborted', tag ?? 'wait/forever');
         throw ctx.signal.reason;
       },
     }),
@@ -160,8 +189,10 @@ export function sampleRegistry(options: ConstructorParameters<typeof OperationRe
       scopes: [],
       visibility: 'internal',
       async handler({ tag }, ctx) {
-        await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
-        observed.aborted.push(`inner:${tag}`);
+        const aborted = new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+        observed.record('started', `inner:${tag}`);
+        await aborted;
+        observed.record('aborted', `inner:${tag}`);
         return null;
       },
     }),
@@ -180,7 +211,7 @@ export function sampleRegistry(options: ConstructorParameters<typeof OperationRe
             await new Promise((r) => setTimeout(r, 2));
           }
         } finally {
-          observed.aborted.push('ticks');
+          observed.record('aborted', 'ticks');
         }
       },
     }),

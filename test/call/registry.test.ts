@@ -5,7 +5,8 @@ import { Type } from '@sinclair/typebox';
 import { createNodeActorsOperation, createNodeInfoOperation, createServiceOperations } from '../../operations/builtins.ts';
 import { BusError, CallError } from '../../operations/errors.ts';
 import { defineOperation, OperationRegistry } from '../../operations/catalogue.ts';
-import { callerWith, sampleRegistry, waitFor } from './helpers.ts';
+import { callerWith, sampleRegistry } from './helpers.ts';
+import { flush, track } from '../support/settle.ts';
 
 async function codeOf(promise: Promise<unknown>): Promise<CallError> {
   try {
@@ -78,20 +79,31 @@ describe('OperationRegistry', () => {
     assert.equal(internal.length, 2, 'the hidden errors reach onInternalError for the log');
   });
 
-  test('deadline expiry is TIMEOUT and aborts the handler signal; nested calls see it cascade', async () => {
+  // Mock timers move the deadline; aborts come once the nested handler reports it has started.
+  test('deadline expiry is TIMEOUT and aborts the handler signal; nested calls see it cascade', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
     const { registry, observed } = sampleRegistry();
-    const err = await codeOf(registry.invoke('wait/nested', { tag: 't1' }, anon, { deadlineMs: 30 }));
+    const call = track(registry.invoke('wait/nested', { tag: 't1' }, anon, { deadlineMs: 30 }));
+    await observed.when('started', 'inner:t1');
+    t.mock.timers.tick(29);
+    await flush();
+    assert.equal(call.outcome.state, 'pending', 'not before the deadline');
+    assert.deepEqual(observed.aborted, []);
+    t.mock.timers.tick(1);
+    const err = await codeOf(call.promise);
     assert.equal(err.code, 'TIMEOUT');
-    await waitFor(() => observed.aborted.includes('inner:t1'));
+    await observed.when('aborted', 'inner:t1');
   });
 
   test('the caller aborting cascades into nested calls', async () => {
     const { registry, observed } = sampleRegistry();
     const controller = new AbortController();
-    const pending = registry.invoke('wait/nested', { tag: 't2' }, anon, { signal: controller.signal });
-    setTimeout(() => controller.abort(), 20);
-    assert.equal((await codeOf(pending)).code, 'UNAVAILABLE');
-    await waitFor(() => observed.aborted.includes('inner:t2'));
+    const pending = track(registry.invoke('wait/nested', { tag: 't2' }, anon, { signal: controller.signal }));
+    await observed.when('started', 'inner:t2');
+    assert.equal(pending.outcome.state, 'pending');
+    controller.abort();
+    assert.equal((await codeOf(pending.promise)).code, 'UNAVAILABLE');
+    await observed.when('aborted', 'inner:t2');
   });
 
   test('internal operations are hidden from outside and reachable through ctx.call', async () => {
@@ -128,7 +140,7 @@ describe('OperationRegistry', () => {
     assert.deepEqual(seen, [1, 2, 3]);
     let n = 0;
     for await (const _ of registry.subscribe('ticks/forever', {}, anon)) if (++n === 2) break;
-    await waitFor(() => observed.aborted.includes('ticks'));
+    await observed.when('aborted', 'ticks');
     assert.equal((await codeOf(registry.invoke('count/up', { to: 1 }, anon))).code, 'INVALID_INPUT', 'invoke refuses a subscription');
   });
 

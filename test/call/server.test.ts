@@ -4,7 +4,8 @@ import { after, before, describe, test } from 'node:test';
 import { CallFrameDecoder, encodeFrame, type CallEnvelope } from '../../protocols/call/callFrameCodec.ts';
 import { CallError } from '../../operations/errors.ts';
 import { encode } from '../../bus/codec.ts';
-import { callerWith, rawExchange, sampleRegistry, startTcpCallServer, waitFor, type TcpCallServer } from './helpers.ts';
+import { callerWith, rawExchange, sampleRegistry, startTcpCallServer, type TcpCallServer } from './helpers.ts';
+import { flush, track } from '../support/settle.ts';
 
 function frameOf(body: Uint8Array): Uint8Array {
   const out = new Uint8Array(4 + body.length);
@@ -85,44 +86,61 @@ describe('alknet/call over TCP', () => {
     assert.ok(!err.message.includes('hunter2') && !err.message.includes('/etc'), err.message);
   });
 
-  test('deadline expiry is TIMEOUT and aborts the handler', async () => {
-    await rejectsWithCode(server.client().call('/wait/forever', { tag: 'deadline' }, { deadlineMs: 50 }), 'TIMEOUT');
-    await waitFor(() => observed.aborted.includes('deadline'));
+  // Aborts happen when the handler has really started (it reports so), never after a sleep; the
+  // deadline is moved by mock timers (client and server share this process and its setTimeout).
+  test('deadline expiry is TIMEOUT from the server and aborts the handler', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+    const call = track(server.client().call('/wait/forever', { tag: 'deadline' }, { deadlineMs: 50 }));
+    await observed.when('started', 'deadline');
+    t.mock.timers.tick(49);
+    await flush();
+    assert.equal(call.outcome.state, 'pending', 'not before the deadline');
+    assert.deepEqual(observed.aborted.filter((tag) => tag === 'deadline'), []);
+    // At the deadline the server aborts the handler and answers TIMEOUT; the client's own timer
+    // (deadline + grace) has not fired, so the TIMEOUT is the server's answer.
+    t.mock.timers.tick(1);
+    await observed.when('aborted', 'deadline');
+    const err = await rejectsWithCode(call.promise, 'TIMEOUT');
+    assert.match(err.message, /wait\/forever did not finish within its 50 ms deadline/);
   });
 
   test('AbortSignal aborts the call, cascading into the nested call', async () => {
     const controller = new AbortController();
-    const pending = server.client().call('/wait/nested', { tag: 'signal' }, { signal: controller.signal });
-    setTimeout(() => controller.abort(new Error('user pressed ctrl-c')), 50);
-    await assert.rejects(pending, /ctrl-c/);
-    await waitFor(() => observed.aborted.includes('inner:signal'));
+    const pending = track(server.client().call('/wait/nested', { tag: 'signal' }, { signal: controller.signal }));
+    await observed.when('started', 'inner:signal');
+    assert.equal(pending.outcome.state, 'pending');
+    controller.abort(new Error('user pressed ctrl-c'));
+    await assert.rejects(pending.promise, /ctrl-c/);
+    await observed.when('aborted', 'inner:signal');
   });
 
   test('closing the socket aborts the handler', async () => {
     const socket = await server.connect();
     socket.on('error', () => {});
     socket.write(encodeFrame({ type: 'call.requested', id: 'c1', payload: { operationId: '/wait/forever', input: { tag: 'closed' } } }));
-    setTimeout(() => socket.destroy(), 50);
-    await waitFor(() => observed.aborted.includes('closed'));
+    await observed.when('started', 'closed');
+    socket.destroy();
+    await observed.when('aborted', 'closed');
   });
 
   test('call.aborted frame aborts the handler', async () => {
     const socket = await server.connect();
     socket.on('error', () => {});
     socket.write(encodeFrame({ type: 'call.requested', id: 'c2', payload: { operationId: '/wait/forever', input: { tag: 'frame' } } }));
-    setTimeout(() => socket.write(encodeFrame({ type: 'call.aborted', id: 'c2', payload: { reason: 'enough' } })), 50);
-    await waitFor(() => observed.aborted.includes('frame'));
+    await observed.when('started', 'frame');
+    socket.write(encodeFrame({ type: 'call.aborted', id: 'c2', payload: { reason: 'enough' } }));
+    await observed.when('aborted', 'frame');
     socket.destroy();
   });
 
   test('breaking out of a subscription aborts it on the server', async () => {
-    const before = observed.aborted.filter((t) => t === 'ticks').length;
+    const before = observed.aborted.filter((tag) => tag === 'ticks').length;
     let got = 0;
     for await (const n of server.client().subscribe<number>('/ticks/forever', {})) {
       assert.equal(typeof n, 'number');
       if (++got === 3) break;
     }
-    await waitFor(() => observed.aborted.filter((t) => t === 'ticks').length === before + 1);
+    await observed.when('aborted', 'ticks', before + 1);
   });
 
   test('a half-closing client (request then FIN) still gets its answer', async () => {
