@@ -10,6 +10,8 @@ import { CliError, type CommandContext } from './command.ts';
 export interface RequireHomeOptions {
   /** Create the folder (and missing parents) when absent, and require it to be writable. */
   create: boolean;
+  /** Require an existing folder to be writable (implied by create). */
+  writable?: boolean;
 }
 
 const REASONS: Record<string, string> = {
@@ -79,13 +81,13 @@ export function requireHome(ctx: Pick<CommandContext, 'home'>, options: RequireH
   const st = statOrAbsent(home, home);
   if (st === undefined) {
     if (!options.create) {
-      throw new CliError(`no home folder at ${home}: create a node there with "alknet --home ${home} init", or pick another --home / ALKNET_HOME`);
+      throw new CliError(`no home folder at ${home} (run "alknet init" to create a node there, or pick another --home)`);
     }
     createHome(home);
   } else if (!st.isDirectory()) {
     throw new CliError(`home ${home} is not a folder: pick another --home / ALKNET_HOME`);
   }
-  if (options.create) checkWritable(home);
+  if (options.create || options.writable) checkWritable(home);
 }
 
 /**

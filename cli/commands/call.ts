@@ -1,8 +1,8 @@
 // `alknet call ADDR OPERATION [JSON]`, `alknet ops ADDR`, and `alknet token create|ls|rm`.
-import path from 'node:path';
 import { CliError, UsageError, type Command, type CommandContext } from '../command.ts';
-import { optionalIdentity } from '../identity.ts';
+import { addressArg, knownNodesPath, optionalIdentity } from '../identity.ts';
 import { parseCommandArgs } from '../args.ts';
+import { requireHome } from '../home.ts';
 
 const CLIENT_FLAGS = {
   tls: { type: 'boolean' },
@@ -10,15 +10,22 @@ const CLIENT_FLAGS = {
   timeout: { type: 'string' },
 } as const;
 
-async function openClient(ctx: CommandContext, address: string, values: { tls?: boolean; token?: string }) {
+/**
+ * Connects within `timeoutMs` when given (the handshake honours --timeout: a node that does not
+ * answer fails then, not after the dial's default 10 s).
+ */
+async function openClient(ctx: CommandContext, address: string, values: { tls?: boolean; token?: string }, timeoutMs: number | undefined) {
+  const target = await addressArg(address);
+  const known = knownNodesPath(ctx, target);
   const { connect } = await import('../../protocols/call/connect.ts');
-  const identity = await optionalIdentity(ctx);
+  const identity = await optionalIdentity(ctx, 'calling');
   try {
     return await connect(address, {
       transport: values.tls ? 'tls' : 'quic',
-      knownNodesPath: path.join(ctx.home, 'known_nodes'),
+      knownNodesPath: known,
       ...(identity ? { identity } : {}),
       ...(values.token ? { authToken: values.token } : (ctx.env.ALKNET_TOKEN ? { authToken: ctx.env.ALKNET_TOKEN } : {})),
+      ...(timeoutMs !== undefined ? { dialTimeoutMs: timeoutMs } : {}),
     });
   } catch (err) {
     throw new CliError(`cannot reach ${address}: ${(err as Error).message}`);
@@ -49,8 +56,11 @@ async function runCall(ctx: CommandContext): Promise<number> {
       throw new UsageError(`the input is not JSON: ${(err as Error).message}`);
     }
   }
-  const client = await openClient(ctx, address, values);
-  const deadlineMs = deadline(values.timeout as string | undefined);
+  const timeoutMs = deadline(values.timeout as string | undefined);
+  const started = Date.now();
+  const client = await openClient(ctx, address, values, timeoutMs);
+  // --timeout covers the whole command: the call gets what the handshake left of it.
+  const deadlineMs = timeoutMs === undefined ? undefined : Math.max(1, timeoutMs - (Date.now() - started));
   try {
     if (values.subscribe) {
       for await (const output of client.subscribe(operation, input, deadlineMs ? { deadlineMs } : {})) ctx.stdout.write(JSON.stringify(toJson(output)) + '\n');
@@ -89,7 +99,7 @@ interface OperationSummary {
 
 async function runOps(ctx: CommandContext): Promise<number> {
   const { values, positionals } = parseCommandArgs(ctx, CLIENT_FLAGS, { min: 1 });
-  const client = await openClient(ctx, positionals[0]!, values);
+  const client = await openClient(ctx, positionals[0]!, values, deadline(values.timeout as string | undefined));
   try {
     const { operations } = await client.call<{ operations: OperationSummary[] }>('services/list', {});
     if (ctx.json) {
@@ -119,9 +129,11 @@ async function runTokenCreate(ctx: CommandContext): Promise<number> {
   const { values } = parseCommandArgs(ctx, { scopes: { type: 'string' }, name: { type: 'string' } });
   const { addToken } = await import('../../actors/peers/peersFile.ts');
   const name = (values.name as string | undefined) ?? `token-${Date.now().toString(36)}`;
+  const scopes = scopesFlag(values.scopes as string | undefined);
+  requireHome(ctx, { create: true });
   let created;
   try {
-    created = addToken(ctx.home, name, scopesFlag(values.scopes as string | undefined));
+    created = addToken(ctx.home, name, scopes);
   } catch (err) {
     throw new CliError((err as Error).message);
   }
@@ -133,6 +145,7 @@ async function runTokenCreate(ctx: CommandContext): Promise<number> {
 
 async function runTokenLs(ctx: CommandContext): Promise<number> {
   parseCommandArgs(ctx, {});
+  requireHome(ctx, { create: false });
   const { listTokens } = await import('../../actors/peers/peersFile.ts');
   const tokens = listTokens(ctx.home);
   if (ctx.json) ctx.stdout.write(JSON.stringify(tokens.map((t) => ({ name: t.name, scopes: t.scopes, enabled: t.enabled }))) + '\n');
@@ -142,6 +155,7 @@ async function runTokenLs(ctx: CommandContext): Promise<number> {
 
 async function runTokenRm(ctx: CommandContext): Promise<number> {
   const { positionals } = parseCommandArgs(ctx, {}, { min: 1 });
+  requireHome(ctx, { create: false, writable: true });
   const { removeToken } = await import('../../actors/peers/peersFile.ts');
   if (!removeToken(ctx.home, positionals[0]!)) throw new CliError(`no token named "${positionals[0]}"`);
   return 0;
@@ -149,7 +163,7 @@ async function runTokenRm(ctx: CommandContext): Promise<number> {
 
 export const commands: Command[] = [
   { name: 'call', summary: 'call one operation; prints its JSON output', usage: 'alknet call ADDR OPERATION [JSON|-] [--subscribe] [--tls] [--token T] [--timeout MS]', run: runCall },
-  { name: 'ops', summary: 'the operations a node serves', usage: 'alknet ops ADDR [--json] [--tls] [--token T]', run: runOps },
+  { name: 'ops', summary: 'the operations a node serves', usage: 'alknet ops ADDR [--json] [--tls] [--token T] [--timeout MS]', run: runOps },
   { name: 'token create', summary: 'a new HTTP/call bearer token (shown once, stored hashed)', usage: 'alknet token create --scopes a,b [--name NAME] [--json]', run: runTokenCreate },
   { name: 'token ls', summary: 'the tokens (names and scopes, never the tokens)', usage: 'alknet token ls [--json]', run: runTokenLs },
   { name: 'token rm', summary: 'revoke a token', usage: 'alknet token rm NAME', run: runTokenRm },

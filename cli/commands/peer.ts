@@ -5,6 +5,7 @@ import { addPeer, listPeers, PeersFileError, peersPath, removePeer } from '../..
 import { isScope } from '../../actors/peers/scopes.ts';
 import { CliError, UsageError, type Command, type CommandContext } from '../command.ts';
 import { parseCommandArgs, type FlagSpec } from '../args.ts';
+import { requireHome } from '../home.ts';
 
 function args(ctx: CommandContext, options: FlagSpec, positionals: number) {
   const parsed = parseCommandArgs(ctx, { ...options, json: { type: 'boolean' } }, { min: positionals });
@@ -35,6 +36,7 @@ const add: Command = {
     const nodeId = nodeIdArg(positionals[0]!);
     const scopes = typeof values.scopes === 'string' ? values.scopes.split(',').map((s) => s.trim()).filter((s) => s !== '') : [];
     for (const s of scopes) if (!isScope(s)) throw new UsageError(`"${s}" is not a scope (like "tensor" or "git:write")`);
+    requireHome(ctx, { create: true });
     const entry = withPeersFile(() => addPeer(ctx.home, nodeId, { scopes, enabled: values.disabled !== true }));
     if (json) ctx.stdout.write(`${JSON.stringify(entry)}\n`);
     else ctx.stdout.write(`peer ${entry.nodeId} ${entry.enabled ? 'enabled' : 'disabled'}, scopes: ${entry.scopes.join(', ') || '(none)'}\n`);
@@ -47,6 +49,7 @@ const ls: Command = {
   usage: 'alknet peer ls [--json]',
   async run(ctx) {
     const { json } = args(ctx, {}, 0);
+    requireHome(ctx, { create: false });
     const peers = withPeersFile(() => listPeers(ctx.home));
     if (json) {
       ctx.stdout.write(`${JSON.stringify(peers)}\n`);
@@ -67,6 +70,7 @@ const rm: Command = {
   async run(ctx) {
     const { positionals, json } = args(ctx, {}, 1);
     const nodeId = nodeIdArg(positionals[0]!);
+    requireHome(ctx, { create: false, writable: true });
     if (!withPeersFile(() => removePeer(ctx.home, nodeId))) throw new CliError(`${nodeId} is not in ${peersPath(ctx.home)}`);
     ctx.stdout.write(json ? `${JSON.stringify({ removed: nodeId })}\n` : `removed ${nodeId}\n`);
   },

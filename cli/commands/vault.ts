@@ -2,6 +2,7 @@
 import { CliError, UsageError, type Command, type CommandContext } from '../command.ts';
 import { loadConfig } from '../../supervisors/config.ts';
 import { parseCommandArgs, type FlagSpec } from '../args.ts';
+import { requireHome } from '../home.ts';
 import { firstLine, readMnemonicInput, readNewPassphrase, readPassphrase } from '../passphrase.ts';
 import { VaultError } from '../../actors/vault/errors.ts';
 import { checkMnemonic, deriveEd25519, formatPath, hardenedPath, mnemonicToSeed, nodeKeys, wipeKey } from '../../actors/vault/keys.ts';
@@ -23,6 +24,7 @@ async function vaultCall<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 async function unlock(ctx: CommandContext): Promise<VaultSecret> {
+  requireHome(ctx, { create: false });
   if (!vaultExists(ctx.home)) throw new CliError(`no vault at ${vaultPath(ctx.home)}: create one with "alknet init" (or "alknet init --recover")`);
   const passphrase = await readPassphrase(ctx);
   return vaultCall(() => openVaultFile(ctx.home, passphrase));
@@ -47,6 +49,7 @@ const init: Command = {
     if (vaultExists(ctx.home)) {
       throw new CliError(`a vault already exists at ${vaultPath(ctx.home)}: it was not changed (move it away first to create a new one)`);
     }
+    requireHome(ctx, { create: true });
     let mnemonic: string | undefined;
     if (values.recover) {
       const input = await readMnemonicInput(ctx);
@@ -88,6 +91,7 @@ const id: Command = {
   usage: 'alknet id [--json]',
   async run(ctx) {
     flags(ctx, {}, 0);
+    requireHome(ctx, { create: false });
     const listen = loadConfig(ctx.home).listen;
     const secret = await unlock(ctx);
     const keys = nodeKeys(secret.seed);
@@ -131,6 +135,7 @@ const passwd: Command = {
   usage: 'alknet vault passwd [--new-passphrase-file F]',
   async run(ctx) {
     const { values } = flags(ctx, { 'new-passphrase-file': { type: 'string' } }, 0);
+    requireHome(ctx, { create: false, writable: true });
     if (!vaultExists(ctx.home)) throw new CliError(`no vault at ${vaultPath(ctx.home)}: create one with "alknet init"`);
     const current = await readPassphrase(ctx, { prompt: 'Current vault passphrase: ' });
     const next = await readNewPassphrase(ctx, values['new-passphrase-file']);
