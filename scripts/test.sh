@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm test`: system tools first (installed as root on Debian), then every suite with Node's test runner.
-# Under CI=true a suite that would skip for a missing tool fails instead (see test/support/tools.ts).
+# Under CI=true a suite that would skip for a missing tool or ../shared/vectors file fails instead
+# (see test/support/tools.ts and test/support/vectors.ts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/system-deps.sh

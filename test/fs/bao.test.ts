@@ -2,8 +2,6 @@
 // tamper detection per group, range slices, and 16 KiB groups (chunkGroupLog 4) as the wire uses.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import fc from 'fast-check';
 import { blake3 } from '../../actors/fs/hash/blake3.ts';
 import {
@@ -11,9 +9,10 @@ import {
   treeShape, walkTree,
 } from '../../actors/fs/hash/bao.ts';
 import type { BaoDecoderOptions, VerifiedGroup } from '../../actors/fs/hash/bao.ts';
-import { hex, seededBytes, projectRoot } from './fixtures.ts';
+import { hex, seededBytes } from './fixtures.ts';
+import { requireVectors } from '../support/vectors.ts';
 
-const vectorsFile = path.resolve(projectRoot, '../shared/vectors/bao.json');
+const published = requireVectors<BaoVectors>('bao.json');
 
 interface SliceVector { start: number; len: number; output_len: number; output_blake3: string; corruptions: number[] }
 interface BaoVectors {
@@ -71,14 +70,12 @@ function joined(groups: VerifiedGroup[]): Uint8Array {
 }
 
 describe('bao published vectors (chunkGroupLog 0)', () => {
-  const vectors: BaoVectors | undefined = existsSync(vectorsFile)
-    ? (JSON.parse(readFileSync(vectorsFile, 'utf8')) as BaoVectors)
-    : undefined;
-  const skip = vectors ? false : `vectors file ${vectorsFile} is absent`;
+  const { skip } = published;
 
   it('combined encoding: hash, bytes, decoding, and every listed corruption fails', { skip }, () => {
-    assert.ok(vectors!.encode.length > 10);
-    for (const c of vectors!.encode) {
+    const vectors = published.value;
+    assert.ok(vectors.encode.length > 10);
+    for (const c of vectors.encode) {
       const input = counterInput(c.input_len);
       const { hash, encoded } = encodeCombined(input);
       assert.equal(hex(hash), c.bao_hash);
@@ -96,7 +93,8 @@ describe('bao published vectors (chunkGroupLog 0)', () => {
   });
 
   it('outboard: bytes, and corruptions of outboard or content fail', { skip }, () => {
-    for (const c of vectors!.outboard) {
+    const vectors = published.value;
+    for (const c of vectors.outboard) {
       const input = counterInput(c.input_len);
       const { hash, outboard } = encodeOutboard(input);
       assert.equal(hex(hash), c.bao_hash);
@@ -117,7 +115,8 @@ describe('bao published vectors (chunkGroupLog 0)', () => {
   });
 
   it('slices from the combined encoding and from the outboard, decoding, corruptions', { skip }, () => {
-    for (const c of vectors!.slice) {
+    const vectors = published.value;
+    for (const c of vectors.slice) {
       const input = counterInput(c.input_len);
       const { hash, encoded } = encodeCombined(input);
       const { outboard } = encodeOutboard(input);
@@ -141,7 +140,8 @@ describe('bao published vectors (chunkGroupLog 0)', () => {
   });
 
   it('seek offsets: a one-byte slice proves the group holding the byte', { skip }, () => {
-    for (const c of vectors!.seek) {
+    const vectors = published.value;
+    for (const c of vectors.seek) {
       const input = counterInput(c.input_len);
       const { hash, encoded } = encodeCombined(input);
       for (const offset of c.seek_offsets) {

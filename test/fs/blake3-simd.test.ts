@@ -4,7 +4,7 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import fc from 'fast-check';
@@ -13,8 +13,9 @@ import { Blake3Hasher, blake3, deriveKey, keyedHash, parentCV, simdKernelActive,
 import { IV, compressChunks } from '../../actors/fs/hash/blake3-compress.ts';
 import { SIMD_MAX_CHUNKS, simdKernel } from '../../actors/fs/hash/blake3-simd.ts';
 import { hex, pattern251, seededBytes, projectRoot, type Blake3Vectors } from './fixtures.ts';
+import { requireVectors } from '../support/vectors.ts';
 
-const vectorsFile = path.resolve(projectRoot, '../shared/vectors/blake3.json');
+const published = requireVectors<Blake3Vectors>('blake3.json');
 
 
 
@@ -40,19 +41,17 @@ describe('blake3 SIMD kernel', () => {
     assert.equal(useSimdKernel(true), false);
   });
 
-  const vectors: Blake3Vectors | undefined = existsSync(vectorsFile)
-    ? (JSON.parse(readFileSync(vectorsFile, 'utf8')) as Blake3Vectors)
-    : undefined;
   for (const simd of [true, false]) {
-    it(`published vectors, every case and mode, ${simd ? 'SIMD' : 'TypeScript only'}`, { skip: vectors ? false : `vectors file ${vectorsFile} is absent` }, () => {
+    it(`published vectors, every case and mode, ${simd ? 'SIMD' : 'TypeScript only'}`, { skip: published.skip }, () => {
+      const vectors = published.value;
       withKernel(simd, () => {
-        const key = new TextEncoder().encode(vectors!.key);
-        for (const c of vectors!.cases) {
+        const key = new TextEncoder().encode(vectors.key);
+        for (const c of vectors.cases) {
           const input = pattern251(c.input_len);
           const outLen = c.hash.length / 2;
           assert.equal(hex(blake3(input, { length: outLen })), c.hash, `hash len ${c.input_len}`);
           assert.equal(hex(keyedHash(key, input, { length: outLen })), c.keyed_hash, `keyed len ${c.input_len}`);
-          assert.equal(hex(deriveKey(vectors!.context_string, input, { length: outLen })), c.derive_key, `derive len ${c.input_len}`);
+          assert.equal(hex(deriveKey(vectors.context_string, input, { length: outLen })), c.derive_key, `derive len ${c.input_len}`);
           // Pieces of 3000 bytes: the hasher crosses chunk boundaries mid-piece and re-aligns.
           const hasher = new Blake3Hasher();
           for (let at = 0; at < input.length; at += 3000) hasher.update(input.subarray(at, at + 3000));

@@ -3,42 +3,43 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { blake3 as nobleBlake3 } from '@noble/hashes/blake3.js';
 import { Blake3Hasher, blake3, chunkCV, deriveKey, keyedHash, parentCV, subtreeCV } from '../../actors/fs/hash/blake3.ts';
 import { hex, pattern251, seededBytes, projectRoot, type Blake3Vectors } from './fixtures.ts';
+import { requireTool } from '../support/tools.ts';
+import { requireVectors } from '../support/vectors.ts';
 
-const vectorsFile = path.resolve(projectRoot, '../shared/vectors/blake3.json');
+const published = requireVectors<Blake3Vectors>('blake3.json');
 
 
 
 
 describe('blake3 published vectors', () => {
-  const vectors: Blake3Vectors | undefined = existsSync(vectorsFile)
-    ? (JSON.parse(readFileSync(vectorsFile, 'utf8')) as Blake3Vectors)
-    : undefined;
-  const skip = vectors ? false : `vectors file ${vectorsFile} is absent`;
+  const { skip } = published;
 
   it('hash, keyed_hash and derive_key, extended output and 32-byte default', { skip }, () => {
-    const key = new TextEncoder().encode(vectors!.key);
-    assert.equal(vectors!.cases.length, 35);
-    for (const c of vectors!.cases) {
+    const vectors = published.value;
+    const key = new TextEncoder().encode(vectors.key);
+    assert.equal(vectors.cases.length, 35);
+    for (const c of vectors.cases) {
       const input = pattern251(c.input_len);
       const outLen = c.hash.length / 2;
       assert.equal(hex(blake3(input, { length: outLen })), c.hash, `hash len ${c.input_len}`);
       assert.equal(hex(blake3(input)), c.hash.slice(0, 64), `hash default len ${c.input_len}`);
       assert.equal(hex(keyedHash(key, input, { length: outLen })), c.keyed_hash, `keyed len ${c.input_len}`);
       assert.equal(hex(keyedHash(key, input)), c.keyed_hash.slice(0, 64));
-      assert.equal(hex(deriveKey(vectors!.context_string, input, { length: outLen })), c.derive_key, `derive len ${c.input_len}`);
-      assert.equal(hex(deriveKey(vectors!.context_string, input)), c.derive_key.slice(0, 64));
+      assert.equal(hex(deriveKey(vectors.context_string, input, { length: outLen })), c.derive_key, `derive len ${c.input_len}`);
+      assert.equal(hex(deriveKey(vectors.context_string, input)), c.derive_key.slice(0, 64));
     }
   });
 
   it('incremental hasher in odd pieces and seekable XOF match the vectors', { skip }, () => {
-    for (const c of vectors!.cases) {
+    const vectors = published.value;
+    for (const c of vectors.cases) {
       const input = pattern251(c.input_len);
       const hasher = new Blake3Hasher();
       for (let pos = 0, step = 1; pos < input.length; pos += step, step = (step * 7 + 3) % 1500 + 1) {
@@ -132,21 +133,17 @@ describe('blake3 generated code', () => {
 });
 
 describe('blake3 against the b3sum CLI', () => {
-  let b3sum: string | undefined;
-  try {
-    b3sum = execFileSync('sh', ['-c', 'command -v b3sum'], { encoding: 'utf8' }).trim() || undefined;
-  } catch {
-    b3sum = undefined;
-  }
-  it('hashes a 5 MiB file the same', { skip: b3sum ? false : 'b3sum is not installed (Debian package b3sum)' }, () => {
+  const tool = requireTool('b3sum', 'b3sum');
+  it('hashes a 5 MiB file the same', { skip: tool.skip }, () => {
+    const b3sum = tool.value;
     const dir = mkdtempSync(path.join(tmpdir(), 'alknet-blake3-'));
     try {
       const file = path.join(dir, 'input.bin');
       const input = seededBytes(5 * 1024 * 1024 + 333, 42);
       writeFileSync(file, input);
-      const output = execFileSync(b3sum!, ['--no-names', file], { encoding: 'utf8', timeout: 30_000 }).trim();
+      const output = execFileSync(b3sum, ['--no-names', file], { encoding: 'utf8', timeout: 30_000 }).trim();
       assert.equal(hex(blake3(input)), output);
-      const long = execFileSync(b3sum!, ['--no-names', '--length', '100', file], { encoding: 'utf8', timeout: 30_000 }).trim();
+      const long = execFileSync(b3sum, ['--no-names', '--length', '100', file], { encoding: 'utf8', timeout: 30_000 }).trim();
       assert.equal(hex(blake3(input, { length: 100 })), long);
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -1,19 +1,9 @@
-// Shared by the BLAKE3 / bao / store tests: the published vectors, deterministic test bytes, hex.
-import { existsSync, readFileSync } from 'node:fs';
+// Shared by the BLAKE3 / bao / store tests: the vectors' types, deterministic test bytes, hex.
+// The published vector files themselves are read through test/support/vectors.ts (requireVectors).
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const projectRoot = path.resolve(fileURLToPath(import.meta.url), '../../..');
-
-/** `../shared/vectors/<name>` beside the project (tests skip, naming it, when it is absent). */
-export function vectorsPath(name: string): string {
-  return path.resolve(projectRoot, '../shared/vectors', name);
-}
-
-export function loadVectors<T>(name: string): T | undefined {
-  const file = vectorsPath(name);
-  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as T) : undefined;
-}
 
 export interface Blake3Vectors {
   key: string;

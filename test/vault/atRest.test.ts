@@ -9,6 +9,7 @@ import { atRestKeyFromSeed, decryptAtRest, encryptAtRest, parseEnvelope } from '
 import { deriveEd25519, KEY_PATHS, mnemonicToSeed } from '../../actors/vault/keys.ts';
 import { isVaultError } from '../../actors/vault/errors.ts';
 import { openSshFingerprint, openSshPrivateKey, openSshPublicKey } from '../../actors/vault/openssh.ts';
+import { requireTool } from '../support/tools.ts';
 
 const seed = mnemonicToSeed('legal winner thank year wave sausage worth useful legal winner thank yellow');
 
@@ -73,19 +74,21 @@ test('OpenSSH encodings of the SSH host key are what ssh-keygen reads', (t) => {
   assert.match(pub, /^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI[A-Za-z0-9+/]+=* alknet-test$/);
   const pem = openSshPrivateKey(key.privateKey, key.publicKey, 'alknet-test');
   assert.equal(pem, openSshPrivateKey(key.privateKey, key.publicKey, 'alknet-test'), 'deterministic');
-  const which = spawnSync('ssh-keygen', ['-?'], { encoding: 'utf8' });
-  if (which.error) {
-    t.skip('ssh-keygen not installed (apt-get install openssh-client)');
+  // Missing: skipped here, failed under CI=true (reading `value` throws).
+  const sshKeygen = requireTool('ssh-keygen', 'openssh-client');
+  if (sshKeygen.skip !== false) {
+    t.skip(sshKeygen.skip);
     return;
   }
+  const keygen = sshKeygen.value;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'alknet-openssh-'));
   try {
     const file = path.join(dir, 'host_key');
     fs.writeFileSync(file, pem, { mode: 0o600 });
-    const derived = spawnSync('ssh-keygen', ['-y', '-f', file], { encoding: 'utf8', timeout: 10_000 });
+    const derived = spawnSync(keygen, ['-y', '-f', file], { encoding: 'utf8', timeout: 10_000 });
     assert.equal(derived.status, 0, derived.stderr);
     assert.equal(derived.stdout.trim().split(' ').slice(0, 2).join(' '), pub.split(' ').slice(0, 2).join(' '));
-    const fp = spawnSync('ssh-keygen', ['-l', '-f', file], { encoding: 'utf8', timeout: 10_000 });
+    const fp = spawnSync(keygen, ['-l', '-f', file], { encoding: 'utf8', timeout: 10_000 });
     assert.equal(fp.status, 0, fp.stderr);
     assert.ok(fp.stdout.includes(openSshFingerprint(key.publicKey)), fp.stdout);
   } finally {

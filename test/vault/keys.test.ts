@@ -19,17 +19,18 @@ import {
 import { isVaultError } from '../../actors/vault/errors.ts';
 import { ed25519PrivateKeyObject, rawEd25519PublicKey, signEd25519, verifyEd25519 } from '../../actors/vault/signer.ts';
 import { fingerprint, publicKeyFromNodeId } from '../../actors/vault/nodeId.ts';
-import { readVectors, vectorFile } from './vectors.ts';
+import { requireVectors } from '../support/vectors.ts';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
 
 type Bip39Vectors = { english: [string, string, string, string][] };
-const bip39 = readVectors<Bip39Vectors>('bip39-english.json');
+const bip39 = requireVectors<Bip39Vectors>('bip39-english.json');
 
-test('BIP39 English vectors: entropy → mnemonic → seed ("TREZOR"), every vector', { skip: bip39 ? false : `needs ${vectorFile('bip39-english.json')}` }, () => {
-  assert.ok(bip39!.english.length >= 24);
-  for (const [entropy, mnemonic, seed] of bip39!.english) {
+test('BIP39 English vectors: entropy → mnemonic → seed ("TREZOR"), every vector', { skip: bip39.skip }, () => {
+  const { english } = bip39.value;
+  assert.ok(english.length >= 24);
+  for (const [entropy, mnemonic, seed] of english) {
     assert.equal(mnemonicFromEntropy(unhex(entropy)), mnemonic);
     assert.equal(hex(mnemonicEntropy(mnemonic)), entropy);
     assert.equal(checkMnemonic(mnemonic), mnemonic);
@@ -38,12 +39,13 @@ test('BIP39 English vectors: entropy → mnemonic → seed ("TREZOR"), every vec
 });
 
 type Slip10Vectors = { vectors: { seed: string; chains: { path: string; chainCode: string; private: string; public: string }[] }[] };
-const slip10 = readVectors<Slip10Vectors>('slip10-ed25519.json');
+const slip10 = requireVectors<Slip10Vectors>('slip10-ed25519.json');
 
-test('SLIP-0010 Ed25519 vectors 1 and 2, every level', { skip: slip10 ? false : `needs ${vectorFile('slip10-ed25519.json')}` }, () => {
-  assert.equal(slip10!.vectors.length, 2);
+test('SLIP-0010 Ed25519 vectors 1 and 2, every level', { skip: slip10.skip }, () => {
+  const { vectors } = slip10.value;
+  assert.equal(vectors.length, 2);
   let levels = 0;
-  for (const { seed, chains } of slip10!.vectors) {
+  for (const { seed, chains } of vectors) {
     for (const chain of chains) {
       const key = deriveEd25519(unhex(seed), chain.path);
       assert.equal(hex(key.chainCode), chain.chainCode, chain.path);
