@@ -1,19 +1,22 @@
 // `alknet node` (run a node until SIGINT/SIGTERM) and `alknet connect` (stdin/stdout <-> one stream).
-import fs from 'node:fs';
 import path from 'node:path';
 import { CliError, UsageError, type Command, type CommandContext } from '../command.ts';
 import { writeFileAtomic } from '../../lib/atomicFile.ts';
 import type { RunningNode } from '../../supervisors/startNode.ts';
-import { optionalIdentity } from '../identity.ts';
+import { addressArg, knownNodesPath, optionalIdentity } from '../identity.ts';
 import { parseCommandArgs } from '../args.ts';
 import { verboseLogger } from '../verbose.ts';
+import { requireHome } from '../home.ts';
+import { explainStartFailure, rootMessage } from '../nodeStartFailure.ts';
+
+const DEFAULT_INSPECT_PORT = 9229;
 
 /** `--inspect` takes an optional value, which parseArgs cannot express: take it out first. */
 function takeInspect(argv: string[]): { argv: string[]; inspect: number | null } {
   let inspect: number | null = null;
   const rest: string[] = [];
   for (const a of argv) {
-    if (a === '--inspect') inspect = 9229;
+    if (a === '--inspect') inspect = DEFAULT_INSPECT_PORT;
     else if (a.startsWith('--inspect=')) {
       const port = Number(a.slice('--inspect='.length));
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--inspect port "${a.slice(10)}" is not a port number`);
@@ -26,6 +29,65 @@ function takeInspect(argv: string[]): { argv: string[]; inspect: number | null }
 /** Called once the node listens (after the ready file is written): `npm start` prints how to reach it. */
 export type OnNodeReady = (node: RunningNode) => void;
 
+/**
+ * --listen as startNode reads it: HOST:PORT or [V6]:PORT, port 0 picking a free one. Checked here so
+ * a typo is a usage error (exit 2) before the vault is unlocked.
+ */
+function checkListen(text: string): string {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:@\s[\]]+)):(\d{1,5})$/.exec(text);
+  if (!m || Number(m[3]) > 65535) throw new UsageError(`--listen "${text.slice(0, 80)}" must be HOST:PORT or [IPv6]:PORT (port 0 picks a free one)`);
+  return text;
+}
+
+/** What `alknet node` reports once it listens: the ready object (also the --ready-file's content). */
+function readyObject(node: RunningNode) {
+  return { nodeId: node.nodeId, quic: `${node.address}`, tcp: `${node.address}`, dns: null, alpns: node.alpns };
+}
+
+/** `alknet node`'s own report: one human line on stderr (stdout stays for data), or the ready object with --json. */
+function announce(ctx: CommandContext): OnNodeReady {
+  return (node) => {
+    if (ctx.json) ctx.stdout.write(`${JSON.stringify(readyObject(node))}\n`);
+    else ctx.stderr.write(`alknet: node ${node.nodeId} listening on ${node.address} (QUIC/UDP and TLS/TCP)\n`);
+  };
+}
+
+/** True when err or one of its causes is a busy-port error (the inspector may wrap the errno in its own error). */
+function isAddressInUse(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e != null && depth < 8; depth++) {
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/**
+ * Fails with EADDRINUSE when 127.0.0.1:port is taken. The inspector relay's WebSocketServer
+ * re-emits its HTTP server's listen error on itself, where nothing listens, which crashed the
+ * process with a stack instead of rejecting startInspector: probing first keeps that one line.
+ */
+async function probeFreePort(port: number): Promise<void> {
+  const net = await import('node:net');
+  await new Promise<void>((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve()));
+  });
+}
+
+/** The inspector's relay on 127.0.0.1:port; a busy port is a one-line failure, not a stack. */
+async function startInspectorOn(port: number) {
+  const { startInspector } = await import('../../supervisors/inspector.ts');
+  const where = `127.0.0.1:${port}`;
+  try {
+    if (port !== 0) await probeFreePort(port);
+    return await startInspector(port);
+  } catch (err) {
+    if (isAddressInUse(err)) throw new CliError(`cannot start the inspector on ${where}: address already in use (pick another with --inspect=PORT, or 0 for any)`);
+    throw new CliError(`cannot start the inspector on ${where}: ${rootMessage(err)}`);
+  }
+}
+
 export async function runNode(ctx: CommandContext, onReady?: OnNodeReady): Promise<number> {
   const { argv, inspect } = takeInspect(ctx.argv);
   const { values } = parseCommandArgs({ argv }, {
@@ -35,31 +97,32 @@ export async function runNode(ctx: CommandContext, onReady?: OnNodeReady): Promi
   });
   // DESIGN.md's CLI has --dns for the DNS front end, which is not built yet: say so rather than ignore it.
   if (values.dns !== undefined) throw new CliError('--dns: the DNS front end is not part of this version yet; run without --dns');
+  const listen = values.listen === undefined ? undefined : checkListen(values.listen as string);
+  // The node writes its blob store and known_nodes there.
+  requireHome(ctx, { create: false, writable: true });
   const { readPassphrase } = await import('../passphrase.ts');
   const { vaultExists } = await import('../../actors/vault/vaultFile.ts');
   if (!vaultExists(ctx.home)) throw new CliError(`no vault in ${ctx.home}: create one with "alknet --home ${ctx.home} init"`);
   const passphrase = await readPassphrase(ctx, {});
   const { startNode } = await import('../../supervisors/startNode.ts');
-  const inspector = inspect === null ? null : await (await import('../../supervisors/inspector.ts')).startInspector(inspect);
+  const inspector = inspect === null ? null : await startInspectorOn(inspect);
 
   let node;
   try {
     node = await startNode({
       home: ctx.home,
       passphrase,
-      listen: values.listen as string | undefined,
+      ...(listen !== undefined ? { listen } : {}),
       ...(inspector ? { inspect: inspector.inspect } : {}),
     });
   } catch (err) {
     inspector?.stop();
-    throw new CliError((err as Error).message);
+    // The supervisor's "gave up" names who failed; the user needs the cause at the bottom of it.
+    throw new CliError(explainStartFailure(err) ?? `the node did not start: ${rootMessage(err)}`);
   }
 
   const readyFile = values['ready-file'] as string | undefined;
-  if (readyFile) {
-    const ready = { nodeId: node.nodeId, quic: `${node.address}`, tcp: `${node.address}`, dns: null, alpns: node.alpns };
-    writeFileAtomic(path.resolve(readyFile), JSON.stringify(ready) + '\n', { mode: 0o644 });
-  }
+  if (readyFile) writeFileAtomic(path.resolve(readyFile), JSON.stringify(readyObject(node)) + '\n', { mode: 0o644 });
   if (inspector) ctx.stderr.write(`alknet: inspector on ws://127.0.0.1:${inspector.port}\n`);
   onReady?.(node);
 
@@ -77,7 +140,7 @@ export async function runNode(ctx: CommandContext, onReady?: OnNodeReady): Promi
   } catch (err) {
     await node.stop().catch(() => {});
     inspector?.stop();
-    throw new CliError(`node failed: ${(err as Error).message}`);
+    throw new CliError(`node failed: ${explainStartFailure(err) ?? rootMessage(err)}`);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -95,15 +158,10 @@ async function runConnect(ctx: CommandContext): Promise<number> {
   );
   if (values.tls && values.quic) throw new UsageError('--tls and --quic exclude each other');
   if (!values.alpn) throw new UsageError('--alpn ALPN is required');
-  const { dial, parseAddress } = await import('../../actors/listener/dial.ts');
-  let address;
-  try {
-    address = parseAddress(positionals[0]!);
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const address = await addressArg(positionals[0]!);
+  const known = knownNodesPath(ctx, address);
+  const { dial } = await import('../../actors/listener/dial.ts');
   const identity = await optionalIdentity(ctx);
-  fs.mkdirSync(ctx.home, { recursive: true, mode: 0o700 });
   let conn;
   try {
     conn = await dial(address, {
@@ -111,7 +169,7 @@ async function runConnect(ctx: CommandContext): Promise<number> {
       // Without --tls/--quic the path is chosen per ALPN: TLS/TCP for bulk ones (blobs, sftp, git).
       transport: values.tls ? 'tls' : values.quic ? 'quic' : 'auto',
       ...(values.verbose ? { logger: verboseLogger(ctx) } : {}),
-      knownNodesPath: path.join(ctx.home, 'known_nodes'),
+      knownNodesPath: known,
       ...(identity ? { identity } : {}),
     });
   } catch (err) {
@@ -144,7 +202,7 @@ export const commands: Command[] = [
     name: 'node',
     summary: 'run the node until SIGINT/SIGTERM',
     usage: 'alknet node [--listen HOST:PORT] [--dns HOST:PORT] [--ready-file F] [--inspect[=PORT]]',
-    run: (ctx) => runNode(ctx),
+    run: (ctx) => runNode(ctx, announce(ctx)),
   },
   {
     name: 'connect',
