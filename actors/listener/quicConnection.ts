@@ -2,7 +2,7 @@
 // node:stream Duplexes, its CONNECTION_CLOSE (or idle timeout) becomes `closed`'s reason.
 import { Duplex } from 'node:stream';
 import { errors, events, native } from '@matrixai/quic';
-import type { QUICConnection, QUICStream } from '@matrixai/quic';
+import type { QUICConnection, QUICServer, QUICStream } from '@matrixai/quic';
 import { newConnectionId, normalizeHost, sanitizeReason } from './connection.ts';
 import type { Connection } from './connection.ts';
 import type { VerifiedPeer } from './tlsIdentity.ts';
@@ -223,4 +223,61 @@ export function wrapQuicConnection(quic: QUICConnection, opts: QuicConnectionOpt
     },
     closed,
   };
+}
+
+/** What the listener decides about, and hears of, the connections js-quic starts on its own. */
+export interface QuicAcceptHooks {
+  /**
+   * Asked for a packet that would make js-quic create a connection (a client's first Initial),
+   * before any state is made for it; false drops the packet (the client gets no answer).
+   */
+  admit(remoteHost: string): boolean;
+  /** A handshake js-quic started did not finish (wrong ALPN, refused certificate, timeout): why, in one line. */
+  failed(remoteHost: string, reason: string): void;
+}
+
+type AcceptConnection = (remoteInfo: { host: string; port: number }, header: { ty: number }, ...rest: unknown[]) => Promise<unknown>;
+
+/**
+ * Hooks into js-quic's server-side connection creation. js-quic creates a connection for every
+ * new client Initial (QUICSocket → QUICServer.acceptConnection, internal and not in its typings)
+ * and swallows the error of a handshake that fails, so without this the listener can neither
+ * count a new connection against its cap before the handshake nor log why one was refused.
+ * This is the one place that wraps that method; a js-quic without it fails here, loudly.
+ */
+export function watchQuicAccepts(server: QUICServer, hooks: QuicAcceptHooks): void {
+  const target = server as unknown as { acceptConnection?: AcceptConnection };
+  const original = target.acceptConnection;
+  if (typeof original !== 'function') throw new Error('this js-quic version has no QUICServer.acceptConnection to watch');
+  target.acceptConnection = async function watchedAccept(this: unknown, remoteInfo, header, ...rest) {
+    const host = normalizeHost(remoteInfo.host);
+    const creates = header.ty === native.Type.Initial || header.ty === native.Type.ZeroRTT;
+    if (creates && !hooks.admit(host)) return undefined;
+    try {
+      return await original.call(this, remoteInfo, header, ...rest);
+    } catch (err) {
+      if (err instanceof errors.ErrorQUICServerNewConnection) hooks.failed(host, quicHandshakeFailure(err));
+      throw err; // js-quic's socket ignores this error kind itself
+    }
+  };
+}
+
+/** js-quic's count of server connections it holds state for: handshakes in progress, open and closing. */
+export function quicServerConnectionCount(server: QUICServer): number {
+  const map = (server as unknown as { socket?: { connectionMap?: { serverConnections?: Map<string, unknown> } } })
+    .socket?.connectionMap?.serverConnections;
+  if (!(map instanceof Map)) throw new Error('this js-quic version exposes no server connection map (socket.connectionMap)');
+  return map.size;
+}
+
+/** Why a server-side handshake failed, from js-quic's ErrorQUICServerNewConnection and its cause. */
+export function quicHandshakeFailure(error: Error): string {
+  const cause = (error as { cause?: unknown }).cause;
+  const code = (cause as { data?: { errorCode?: number } } | undefined)?.data?.errorCode;
+  if (code === native.CryptoError.NoApplicationProtocol) return 'no offered ALPN is served';
+  if (cause instanceof errors.ErrorQUICConnectionStartTimeout) return 'handshake timeout';
+  if (cause instanceof errors.ErrorQUICConnectionLocalTLS || cause instanceof errors.ErrorQUICConnectionPeerTLS) {
+    return `handshake refused (${describeCode(code ?? 0)})`;
+  }
+  return sanitizeReason(cause instanceof Error ? cause.message : error.message) || 'handshake failed';
 }
