@@ -2,7 +2,7 @@
 export { startNode, type StartNodeOptions, type RunningNode } from './supervisors/startNode.ts';
 export { connect, type NodeClient, type ConnectOptions } from './protocols/call/connect.ts';
 export { CallError } from './operations/errors.ts';
-export { defineOperation, OperationRegistry, type OperationSpec, type CallContext, type Caller } from './operations/catalogue.ts';
+export { defineOperation, OperationCatalogue, type OperationSpec, type CallContext, type Caller } from './operations/catalogue.ts';
 export { ProtocolRegistry } from './protocols/registry.ts';
 export { sessionFromHandler, escalate, type ProtocolSpec, type SessionInput, type SessionServices } from './protocols/protocol.ts';
 export { dial, parseAddress } from './actors/listener/dial.ts';

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { fromCallback, setup } from 'xstate';
-import { connect, createVaultFile, defineOperation, startNode, type OperationRegistry } from '../index.ts';
+import { connect, createVaultFile, defineOperation, startNode, type OperationCatalogue } from '../index.ts';
 import { addPeer } from '../actors/peers/peersFile.ts';
 import { nodeKeys } from '../actors/vault/keys.ts';
 import { openVaultFile } from '../actors/vault/vaultFile.ts';
@@ -24,10 +24,10 @@ const hello = defineOperation({
   handler: async ({ name }, ctx) => ({ greeting: `hello ${name}, from ${ctx.caller.nodeId ?? 'a token holder'}` }),
 });
 
-const registerOperations = fromCallback<{ type: string }, OperationRegistry>(({ input }) => input.register([hello], 'greeter'));
+const registerOperations = fromCallback<{ type: string }, OperationCatalogue>(({ input }) => input.register([hello], 'greeter'));
 
 const greeter = setup({
-  types: { input: {} as OperationRegistry, context: {} as { operations: OperationRegistry } },
+  types: { input: {} as OperationCatalogue, context: {} as { operations: OperationCatalogue } },
   actors: { registerOperations },
 }).createMachine({
   id: 'greeter',

@@ -3,7 +3,8 @@
 // `node/info` and `services/*` are public; `node/actors` shows the node's internals and needs "admin".
 import { Type, type TSchema } from '@sinclair/typebox';
 import { CallError } from './errors.ts';
-import { defineOperation, normalizeOperationName, type OperationRegistry, type OperationSpec } from './catalogue.ts';
+import { defineOperation, normalizeOperationName, type OperationCatalogue, type OperationSpec } from './catalogue.ts';
+import type { Bus } from '../bus/bus.ts';
 
 const OperationType = Type.Union([Type.Literal('query'), Type.Literal('mutation'), Type.Literal('subscription')]);
 
@@ -19,7 +20,7 @@ function toJsonSchema(schema: TSchema): unknown {
   return JSON.parse(JSON.stringify(schema)) as unknown;
 }
 
-export function createServiceOperations(registry: OperationRegistry): OperationSpec[] {
+export function createServiceOperations(registry: OperationCatalogue): OperationSpec[] {
   const list = defineOperation({
     name: 'services/list',
     type: 'query',
@@ -140,3 +141,40 @@ export function createNodeActorsOperation(getTree: () => ActorTreeNode | Promise
     },
   });
 }
+
+// The remote bus, serving side: a peer's `bus.request({node, actor}, …)` arrives as this operation;
+// `bus.serveRemote` validates it against the catalogue and marks it as coming from that node, so
+// services refuse remote callers what is local-only.
+export const BUS_SCOPE = 'bus';
+
+const BusRequestInput = Type.Object({
+  actor: Type.String({ minLength: 1, maxLength: 128 }),
+  type: Type.String({ minLength: 1, maxLength: 128 }),
+  payload: Type.Unknown(),
+});
+
+/** Served by every node: a remote peer's request to one of our actors (needs the `bus` scope). */
+export function busRequestOperation(bus: Bus): OperationSpec {
+  return defineOperation({
+    name: 'bus/request',
+    type: 'mutation',
+    description: 'Deliver a catalogue message to a local actor and return its reply (the remote bus).',
+    input: BusRequestInput,
+    output: Type.Object({ reply: Type.Unknown() }),
+    scopes: [BUS_SCOPE],
+    visibility: 'external',
+    async handler(input, ctx) {
+      const reply = await bus.serveRemote({
+        from: ctx.caller.nodeId ?? 'anonymous',
+        actor: input.actor,
+        type: input.type,
+        payload: input.payload,
+        deadlineMs: Math.max(1, ctx.deadline - Date.now()),
+        correlationId: ctx.correlationId,
+        signal: ctx.signal,
+      });
+      return { reply };
+    },
+  });
+}
+

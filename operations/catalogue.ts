@@ -1,9 +1,19 @@
-// The operation registry: services and protocols register typed operations; the call, HTTP and MCP
-// front ends all invoke them through here, so existence, visibility, scopes, input validation,
-// deadlines, aborts and error mapping are enforced in exactly one place.
+// The node's one catalogue of operations. An operation is declared once, as data: its schemas,
+// scopes, visibility, description and the actor that owns it (a systemId and the bus message that
+// serves it). Invoking it is a bus request to that actor, so a remote caller gets the same mailbox
+// bound (BUSY), deadline and restart behaviour as a local one. The call, HTTP and MCP front ends
+// are views on this catalogue: they translate their wire format into `invoke`/`subscribe`, and
+// existence, visibility, scopes, input validation, deadlines, aborts and error mapping are enforced
+// here, in exactly one place.
+//
+// A few operations are the node's own views rather than a service's (discovery, node info, the
+// remote bus): those carry a `handler` instead of an owner. A subscription is always such a
+// handler, since a bus request has exactly one reply.
 import { randomUUID } from 'node:crypto';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import type { Bus } from '../bus/bus.ts';
+import { messageSpec, type Catalogue, type RequestType } from '../bus/catalogue.ts';
 import { CallError, hasErrorShape, type ErrorCode } from './errors.ts';
 import { missingScopes } from '../actors/peers/scopes.ts';
 
@@ -41,6 +51,16 @@ interface OperationSpecBase<I extends TSchema, O extends TSchema> {
   description?: string;
 }
 
+/** An operation a service actor owns: invoking it is `bus.request(actor, message, input)`. */
+export interface ServedOperationSpec<I extends TSchema = TSchema, O extends TSchema = TSchema> extends OperationSpecBase<I, O> {
+  type: 'query' | 'mutation';
+  /** The owning actor's systemId. */
+  actor: string;
+  /** The bus message it answers; its request and reply schemas are the operation's input and output. */
+  message: RequestType;
+}
+
+/** One of the node's own views (discovery, node info), answered in place. */
 export interface QueryOperationSpec<I extends TSchema = TSchema, O extends TSchema = TSchema> extends OperationSpecBase<I, O> {
   type: 'query' | 'mutation';
   handler(input: Static<I>, ctx: CallContext): Promise<Static<O>>;
@@ -53,8 +73,32 @@ export interface SubscriptionOperationSpec<I extends TSchema = TSchema, O extend
 }
 
 export type OperationSpec<I extends TSchema = TSchema, O extends TSchema = TSchema> =
+  | ServedOperationSpec<I, O>
   | QueryOperationSpec<I, O>
   | SubscriptionOperationSpec<I, O>;
+
+type RequestSchema<K extends RequestType> = Catalogue[K] extends { request: infer S extends TSchema } ? S : never;
+type ReplySchema<K extends RequestType> = Catalogue[K] extends { reply: infer S extends TSchema } ? S : never;
+
+/**
+ * Declares an operation served by a bus message of an actor: the message's schemas become the
+ * operation's input and output, so the two can never disagree.
+ *
+ *   servedBy('fs', 'fs.stat', { name: 'blobs/stat', type: 'query', scopes: [], visibility: 'external' })
+ */
+export function servedBy<K extends RequestType>(
+  actor: string,
+  message: K,
+  spec: Omit<ServedOperationSpec, 'actor' | 'message' | 'input' | 'output'>,
+): ServedOperationSpec<RequestSchema<K>, ReplySchema<K>> {
+  const schemas = messageSpec(message);
+  if (!schemas?.reply) throw new Error(`servedBy: "${message}" is not a request message of the bus catalogue`);
+  return { ...spec, actor, message, input: schemas.request as RequestSchema<K>, output: schemas.reply as ReplySchema<K> };
+}
+
+export function isServed(spec: OperationSpec): spec is ServedOperationSpec {
+  return 'actor' in spec && typeof spec.actor === 'string';
+}
 
 /** Identity function that lets TypeScript infer the handler's input/output types from the schemas. */
 export function defineOperation<I extends TSchema, O extends TSchema>(spec: QueryOperationSpec<I, O>): QueryOperationSpec<I, O>;
@@ -72,6 +116,8 @@ export interface OperationInfo {
   scopes: string[];
   errors: ErrorCode[];
   description?: string;
+  /** The owning actor's systemId, for a served operation. */
+  actor?: string;
 }
 
 export interface InvokeOptions {
@@ -84,6 +130,8 @@ export interface InvokeOptions {
 }
 
 export interface RegistryOptions {
+  /** Where served operations are sent. Without a bus, only handler operations can be declared. */
+  bus?: Bus;
   /** Check every output against the operation's output schema (INTERNAL on mismatch). Default false. */
   validateOutput?: boolean;
   /** Deadline for a query/mutation whose caller gave none. Default 30 s. Subscriptions have none by default. */
@@ -114,9 +162,10 @@ function quote(text: string): string {
   return JSON.stringify(text.length > 200 ? `${text.slice(0, 200)}…` : text);
 }
 
-export class OperationRegistry {
+export class OperationCatalogue {
   readonly #entries = new Map<string, Entry>();
-  readonly #options: Required<Omit<RegistryOptions, 'onInternalError'>> & Pick<RegistryOptions, 'onInternalError'>;
+  readonly #options: Required<Omit<RegistryOptions, 'onInternalError' | 'bus'>> & Pick<RegistryOptions, 'onInternalError'>;
+  readonly #bus: Bus | undefined;
 
   constructor(options: RegistryOptions = {}) {
     this.#options = {
@@ -125,6 +174,7 @@ export class OperationRegistry {
       maxDeadlineMs: Math.min(options.maxDeadlineMs ?? 24 * 3600_000, MAX_TIMER_MS),
       onInternalError: options.onInternalError,
     };
+    this.#bus = options.bus;
   }
 
   /** Registers one or several operations; returns a function that removes exactly these again. */
@@ -134,6 +184,7 @@ export class OperationRegistry {
     for (const spec of list) {
       const name = normalizeOperationName(spec.name);
       if (!NAME_PATTERN.test(name)) throw new Error(`operation name ${quote(spec.name)} is not of the form "ns/op"`);
+      if (isServed(spec) && !this.#bus) throw new Error(`operation "${name}" is served by an actor, but the catalogue has no bus`);
       if (this.#entries.has(name) || entries.some((e) => e.spec.name === name)) {
         throw new Error(`operation "${name}" is already registered`);
       }
@@ -174,6 +225,7 @@ export class OperationRegistry {
         errors: [...(spec.errors ?? [])],
       };
       if (spec.description !== undefined) info.description = spec.description;
+      if (isServed(spec)) info.actor = spec.actor;
       out.push(info);
     }
     return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -188,7 +240,7 @@ export class OperationRegistry {
     }
     const run = this.#startRun(entry, caller, options);
     try {
-      const pending = Promise.resolve().then(() => spec.handler(input, run.ctx));
+      const pending = isServed(spec) ? this.#request(spec, input, caller, run.ctx) : Promise.resolve().then(() => spec.handler(input, run.ctx));
       pending.catch(() => {}); // it may settle after we gave up on it (abort, deadline)
       const output = await untilAborted(pending, run.ctx.signal);
       this.#checkOutput(entry, output, run.ctx.correlationId);
@@ -238,6 +290,18 @@ export class OperationRegistry {
       }
       run.dispose();
     }
+  }
+
+  /** A served operation: one bus request to its owner, with the call's deadline, signal and caller. */
+  #request(spec: ServedOperationSpec, input: unknown, caller: Caller, ctx: CallContext): Promise<unknown> {
+    return this.#bus!.requestUntyped(spec.actor, spec.message, input, {
+      deadline: ctx.deadline,
+      deadlineMs: ctx.deadline === Infinity ? MAX_TIMER_MS : Math.max(0, ctx.deadline - Date.now()),
+      signal: ctx.signal,
+      correlationId: ctx.correlationId,
+      from: 'operations',
+      caller: { nodeId: caller.nodeId },
+    });
   }
 
   /** Existence, visibility, scopes and input: the checks before any handler runs. */

@@ -16,14 +16,35 @@ export interface NodeConfig {
   listen: string;
   /** host:port for plain DNS, or null when off. */
   dns: string | null;
-  limits: { perIp: number; idleTimeoutMs: number; maxStreamsPerConnection: number; drainMs: number; quicRetryAbove: number };
+  limits: {
+    perIp: number;
+    idleTimeoutMs: number;
+    maxStreamsPerConnection: number;
+    drainMs: number;
+    quicRetryAbove: number;
+    /** Largest request frame from a caller that is not a known peer (alknet/call), bytes. */
+    maxFirstFrameBytes: number;
+    /** Largest frame from a known peer, bytes. */
+    maxFrameBytes: number;
+    /** Bytes the whole node buffers on behalf of clients (large partial frames), bytes. */
+    clientBufferBytes: number;
+  };
   log: { level: string };
 }
 
 export const DEFAULT_CONFIG: NodeConfig = {
   listen: '127.0.0.1:4433',
   dns: null,
-  limits: { perIp: 100, idleTimeoutMs: 30_000, maxStreamsPerConnection: 100, drainMs: 2_000, quicRetryAbove: 16 },
+  limits: {
+    perIp: 100,
+    idleTimeoutMs: 30_000,
+    maxStreamsPerConnection: 100,
+    drainMs: 2_000,
+    quicRetryAbove: 16,
+    maxFirstFrameBytes: 64 * 1024,
+    maxFrameBytes: 16 * 1024 * 1024,
+    clientBufferBytes: 256 * 1024 * 1024,
+  },
   log: { level: 'info' },
 };
 

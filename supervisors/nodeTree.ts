@@ -1,20 +1,23 @@
 // The node's default supervision tree, as data (DESIGN.md "Supervision"):
 //
 //   node (one_for_one)
-//   ├── services (rest_for_one): peers, vault, fs, tensor
+//   ├── services (one_for_one): vault, peers, fs, tensor
 //   ├── protocols (one_for_one): one actor per registered ALPN
 //   └── listener
 //
 // Start order is top to bottom, so the listener accepts connections only once every service and
 // protocol actor runs; shutdown is the reverse: the listener stops accepting first, protocol actors
-// drain their connections, the services go last. Services are rest_for_one because later services
-// use earlier ones (peers → vault → fs → tensor): when one restarts, those after it restart too.
+// drain their connections, the services go last. The vault starts first (peers asks it for the
+// node's id); after that, restarts follow real shared state, and there is none between services:
+// each reaches the others by message, and what peers learnt from the vault (the node id) is the same
+// after a vault restart. So a crash restarts only the service that crashed: an fs crash never frees
+// the tensor engine's handles.
 import { createSupervisor } from './supervisor.ts';
 import type { SupervisorLogic } from './supervisor.ts';
 import type { ChildSpec, Intensity } from './types.ts';
 
 export interface NodeTreeParts {
-  /** In dependency order: peers, vault, fs, tensor. */
+  /** In start order: vault, peers, fs, tensor (then any extra services). */
   services: ChildSpec[];
   /** One per registered ALPN. */
   protocols: ChildSpec[];
@@ -28,7 +31,7 @@ export const NODE_TREE_IDS = { root: 'node', services: 'services', protocols: 'p
 
 export function createNodeTree(parts: NodeTreeParts): SupervisorLogic {
   const intensity = parts.intensity ? { intensity: parts.intensity } : {};
-  const services = createSupervisor({ id: NODE_TREE_IDS.services, strategy: 'rest_for_one', ...intensity, children: parts.services });
+  const services = createSupervisor({ id: NODE_TREE_IDS.services, strategy: 'one_for_one', ...intensity, children: parts.services });
   const protocols = createSupervisor({ id: NODE_TREE_IDS.protocols, strategy: 'one_for_one', ...intensity, children: parts.protocols });
   return createSupervisor({
     id: NODE_TREE_IDS.root,

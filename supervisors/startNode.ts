@@ -5,7 +5,7 @@ import { createActor, type AnyActorRef } from 'xstate';
 import { createBus, type Bus } from '../bus/index.ts';
 import { loadConfig, type NodeConfig } from './config.ts';
 import { listenerActorLogic, protocolSystemId } from '../actors/listener/actor.ts';
-import type { Connection } from '../actors/listener/connection.ts';
+import { ConnectionHandoff } from '../actors/listener/handoff.ts';
 import type { Listener } from '../actors/listener/listener.ts';
 import { vaultMachine } from '../actors/vault/machine.ts';
 import { VAULT_SYSTEM_ID } from '../actors/vault/messages.ts';
@@ -18,12 +18,16 @@ import { describeTree, type TreeNode } from './describeTree.ts';
 import { fsMachine } from '../actors/fs/machine.ts';
 import { FS_SYSTEM_ID } from '../actors/fs/messages.ts';
 import { tensorMachine } from '../actors/tensor/machine.ts';
-import { OperationRegistry } from '../operations/catalogue.ts';
-import { createNodeActorsOperation, createNodeInfoOperation, createServiceOperations, type ActorTreeNode } from '../operations/builtins.ts';
-import { PeerList } from '../actors/peers/peerList.ts';
-import type { CallServices } from '../protocols/call/protocol.ts';
+import { OperationCatalogue, type OperationSpec } from '../operations/catalogue.ts';
+import { createNodeActorsOperation, createNodeInfoOperation, createServiceOperations, busRequestOperation, type ActorTreeNode } from '../operations/builtins.ts';
+import { peersMachine } from '../actors/peers/machine.ts';
+import { PEERS_SYSTEM_ID } from '../actors/peers/messages.ts';
+import { fsOperations } from '../actors/fs/operations.ts';
+import * as tensorOps from '../actors/tensor/operations.ts';
+import { DEFAULT_PROTOCOL_LIMITS, type SessionServices } from '../protocols/protocol.ts';
 import { builtinProtocols } from '../protocols/builtin.ts';
-import { busRequestOperation, createRemoteTransport } from '../protocols/call/remoteBus.ts';
+import { createRemoteTransport } from '../protocols/call/remoteBus.ts';
+import { ByteBudget } from '../lib/byteBudget.ts';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 
@@ -52,7 +56,7 @@ export interface StartNodeOptions {
   config?: NodeConfig;
   logger?: NodeLogger;
   /** Extra service actors, started after the built-in ones (they get the registry to add operations). */
-  services?: (node: { operations: OperationRegistry; bus: Bus }) => ChildSpec[];
+  services?: (node: { operations: OperationCatalogue; bus: Bus }) => ChildSpec[];
   /** The tensor engine's backend; false runs the node without the tensor service. Default 'auto'. */
   tensor?: 'auto' | 'webgpu' | 'js' | false;
   /** Passed to createActor (e.g. the inspector's `inspect`). */
@@ -68,7 +72,7 @@ export interface RunningNode {
   address: string;
   alpns: string[];
   bus: Bus;
-  operations: OperationRegistry;
+  operations: OperationCatalogue;
   root: AnyActorRef;
   startedAt: number;
   /** Resolves when the tree has stopped (after stop(), or after it failed for good). */
@@ -82,7 +86,8 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
   const { host, port } = parseListen(options.listen ?? config.listen);
   const log = options.logger ?? createNodeLogger({ level: config.log.level });
   const bus = createBus({ logger: log });
-  const connections = new Map<string, Connection>();
+  // One-shot handoff of accepted connections from the listener to their protocol actor.
+  const connections = new ConnectionHandoff();
 
   // The built-in protocols, then the caller's; a caller's protocol replaces a built-in one of the same ALPN.
   const registry = new ProtocolRegistry();
@@ -90,8 +95,8 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
   for (const spec of builtinProtocols()) registry.add(extra.get(spec.alpn) ?? spec);
   for (const spec of extra.values()) if (!registry.get(spec.alpn)) registry.add(spec);
 
-  const operations = new OperationRegistry({ onInternalError: (err) => log.warn({ error: err instanceof Error ? err.message : String(err) }, 'operation failed') });
-  const peers = new PeerList(options.home, { onError: (err) => log.warn({ error: err.message }, 'peers.toml not reloaded') });
+  // The one catalogue: node-level views here, each service's declarations beside its messages.
+  const operations = new OperationCatalogue({ bus, onInternalError: (err) => log.warn({ error: err instanceof Error ? err.message : String(err) }, 'operation failed') });
   const startedAt = Date.now();
   let nodeId = '';
   let address = '';
@@ -102,18 +107,25 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     createNodeActorsOperation(() => toActorTree(describeTree(root!))),
     busRequestOperation(bus),
   ], 'node');
+  operations.register(fsOperations(), FS_SYSTEM_ID);
   let remote = null as ReturnType<typeof createRemoteTransport> | null;
 
-  const services: CallServices = {
+  const services: SessionServices = {
     log,
     bus,
     operations,
-    peers,
+    limits: {
+      maxFirstFrameBytes: config.limits.maxFirstFrameBytes ?? DEFAULT_PROTOCOL_LIMITS.maxFirstFrameBytes,
+      maxFrameBytes: config.limits.maxFrameBytes ?? DEFAULT_PROTOCOL_LIMITS.maxFrameBytes,
+    },
+    buffers: new ByteBudget(config.limits.clientBufferBytes ?? 256 * 1024 * 1024),
     get nodeId() {
       return nodeId;
     },
   };
 
+  // Vault first: the others start once it runs (ordered start). They do not share state with each
+  // other or hold the vault's, so a crash restarts only the one that crashed (one_for_one).
   const serviceChildren: ChildSpec[] = [
     {
       id: 'vault',
@@ -122,11 +134,20 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
       input: { home: options.home, passphrase: options.passphrase },
       restart: 'permanent',
     },
-    { id: 'fs', systemId: FS_SYSTEM_ID, logic: fsMachine, input: { home: options.home, operations }, restart: 'permanent' },
+    { id: 'peers', systemId: PEERS_SYSTEM_ID, logic: peersMachine, input: { home: options.home, bus, log }, restart: 'permanent' },
+    { id: 'fs', systemId: FS_SYSTEM_ID, logic: fsMachine, input: { home: options.home }, restart: 'permanent' },
   ];
   const tensorBackend = options.tensor ?? 'auto';
   if (tensorBackend !== false) {
-    serviceChildren.push({ id: 'tensor', systemId: 'tensor', logic: tensorMachine, input: { backend: tensorBackend, operations, events: bus }, restart: 'permanent' });
+    const declarations = (tensorOps as { tensorOperationDeclarations?: () => OperationSpec[] }).tensorOperationDeclarations;
+    if (declarations) operations.register(declarations(), 'tensor');
+    serviceChildren.push({
+      id: 'tensor',
+      systemId: 'tensor',
+      logic: tensorMachine,
+      input: { backend: tensorBackend, events: bus, ...(declarations ? {} : { operations }) },
+      restart: 'permanent',
+    });
   }
   serviceChildren.push(...(options.services?.({ operations, bus }) ?? []));
   const protocolChildren: ChildSpec[] = registry.specs().map((spec) => ({
@@ -160,7 +181,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
         const identity = { publicKey: Buffer.from(id.publicKey, 'hex'), privateKey: id.privateKey };
         // Requests to {node, actor} leave through alknet/call, showing this node's key.
         void remote?.close();
-        remote = createRemoteTransport({ identity, knownNodesPath: path.join(options.home, 'known_nodes') });
+        remote = createRemoteTransport({ identity, knownNodesPath: path.join(options.home, 'known_nodes'), bus });
         bus.setRemote(remote);
         return identity;
       },

@@ -3,7 +3,7 @@
 // effect on the next call without a restart. Cheap and reliable beats fs.watch, which misses
 // atomic renames on some platforms and fires twice on others.
 import fs from 'node:fs';
-import { callerFor, indexPeers, type CallerResolver, type PeerIndex } from './authorize.ts';
+import { alpnRefusal, callerFor, indexPeers, type CallerResolver, type PeerIndex } from './authorize.ts';
 import { emptyPeersConfig, peersPath, readPeersConfig, type PeerEntry } from './peersFile.ts';
 import type { Caller } from '../../operations/catalogue.ts';
 
@@ -37,6 +37,12 @@ export class PeerList implements CallerResolver {
   callerFor(nodeId: string | null, authToken?: string): Caller {
     this.refresh();
     return callerFor(this.#index, nodeId, authToken);
+  }
+
+  /** Why this caller may not use `alpn` (peers.toml alpns/denyAlpns), or undefined when it may. */
+  alpnRefusal(nodeId: string | null, alpn: string): string | undefined {
+    this.refresh();
+    return alpnRefusal(this.#index, nodeId, alpn);
   }
 
   peer(nodeId: string): PeerEntry | undefined {

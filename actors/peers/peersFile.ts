@@ -3,9 +3,12 @@
 //
 //   [anonymous]                 # what every caller gets, known or not (default: nothing beyond public ops)
 //   scopes = []
+//   denyAlpns = ["alknet/ssh"]  # ALPNs refused to callers that are not listed peers (optional)
 //   [peers.<NODEID>]            # a node, identified by its certificate's key
 //   scopes = ["tensor", "git:write"]
 //   enabled = true
+//   alpns = ["alknet/call"]     # optional allow-list of ALPNs for this peer (absent: every ALPN)
+//   denyAlpns = ["alknet/blobs"] # optional: ALPNs refused to this peer
 //   [tokens.<label>]            # an HTTP-style bearer token "alk_…", stored only as its sha256 hash
 //   hash = "sha256:<64 hex>"
 //   scopes = ["tensor"]
@@ -23,7 +26,13 @@ import { isNodeId } from '../vault/nodeId.ts';
 import { isScope } from './scopes.ts';
 import { writeFileAtomic } from '../../lib/atomicFile.ts';
 
-export interface PeerEntry {
+/** Which ALPNs a caller may connect with: an allow-list (absent: all) minus a deny-list. */
+export interface AlpnGrant {
+  alpns?: string[];
+  denyAlpns?: string[];
+}
+
+export interface PeerEntry extends AlpnGrant {
   nodeId: string;
   scopes: string[];
   enabled: boolean;
@@ -40,6 +49,8 @@ export interface TokenEntry {
 
 export interface PeersConfig {
   anonymous: string[];
+  /** ALPN rules for callers that are not enabled, listed peers. */
+  anonymousAlpns: AlpnGrant;
   peers: PeerEntry[];
   tokens: TokenEntry[];
 }
@@ -59,7 +70,7 @@ export function peersPath(home: string): string {
 }
 
 export function emptyPeersConfig(): PeersConfig {
-  return { anonymous: [], peers: [], tokens: [] };
+  return { anonymous: [], anonymousAlpns: {}, peers: [], tokens: [] };
 }
 
 export function isTokenLabel(text: string): boolean {
@@ -94,6 +105,23 @@ function scopeList(where: string, value: unknown): string[] {
   return [...new Set(value as string[])];
 }
 
+function alpnList(where: string, value: unknown): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.some((a) => typeof a !== 'string' || !/^[\x21-\x7e]{1,255}$/.test(a))) {
+    throw new PeersFileError(`${where} must be an array of ALPN names (1-255 printable ASCII characters)`);
+  }
+  return [...new Set(value as string[])];
+}
+
+function alpnGrant(where: string, table: Record<string, unknown>): AlpnGrant {
+  const grant: AlpnGrant = {};
+  const alpns = alpnList(`${where}.alpns`, table.alpns);
+  const denyAlpns = alpnList(`${where}.denyAlpns`, table.denyAlpns);
+  if (alpns) grant.alpns = alpns;
+  if (denyAlpns) grant.denyAlpns = denyAlpns;
+  return grant;
+}
+
 function enabledFlag(where: string, value: unknown): boolean {
   if (value === undefined) return true;
   if (typeof value !== 'boolean') throw new PeersFileError(`${where}.enabled must be true or false`);
@@ -116,6 +144,7 @@ export function parsePeersToml(text: string, file = 'peers.toml'): PeersConfig {
     if (raw.anonymous !== undefined) {
       if (!isTable(raw.anonymous)) throw new PeersFileError('[anonymous] must be a table');
       config.anonymous = scopeList('anonymous', raw.anonymous.scopes);
+      config.anonymousAlpns = alpnGrant('anonymous', raw.anonymous);
     }
     if (raw.peers !== undefined) {
       if (!isTable(raw.peers)) throw new PeersFileError('[peers] must be a table of [peers.NODEID] tables');
@@ -123,7 +152,7 @@ export function parsePeersToml(text: string, file = 'peers.toml'): PeersConfig {
         const where = `peers.${nodeId}`;
         if (!isNodeId(nodeId)) throw new PeersFileError(`${where}: "${nodeId}" is not a node id (52 z-base-32 characters)`);
         if (!isTable(entry)) throw new PeersFileError(`${where} must be a table`);
-        config.peers.push({ nodeId, scopes: scopeList(where, entry.scopes), enabled: enabledFlag(where, entry.enabled) });
+        config.peers.push({ nodeId, scopes: scopeList(where, entry.scopes), enabled: enabledFlag(where, entry.enabled), ...alpnGrant(where, entry) });
       }
     }
     if (raw.tokens !== undefined) {
@@ -147,8 +176,12 @@ export function parsePeersToml(text: string, file = 'peers.toml'): PeersConfig {
 
 export function stringifyPeersConfig(config: PeersConfig): string {
   const doc: Record<string, unknown> = {};
-  if (config.anonymous.length > 0) doc.anonymous = { scopes: config.anonymous };
-  doc.peers = Object.fromEntries(config.peers.map((p) => [p.nodeId, { scopes: p.scopes, enabled: p.enabled }]));
+  if (config.anonymous.length > 0 || config.anonymousAlpns.alpns || config.anonymousAlpns.denyAlpns) {
+    doc.anonymous = { scopes: config.anonymous, ...config.anonymousAlpns };
+  }
+  doc.peers = Object.fromEntries(
+    config.peers.map((p) => [p.nodeId, { scopes: p.scopes, enabled: p.enabled, ...(p.alpns ? { alpns: p.alpns } : {}), ...(p.denyAlpns ? { denyAlpns: p.denyAlpns } : {}) }]),
+  );
   doc.tokens = Object.fromEntries(config.tokens.map((t) => [t.name, { hash: t.hash, scopes: t.scopes, enabled: t.enabled }]));
   return `# alknet peers: who may call what (alknet peer add|ls|rm). See docs/call.md.\n${stringify(doc)}\n`;
 }
@@ -187,7 +220,8 @@ export function addPeer(home: string, nodeId: string, options: { scopes?: readon
   const entry: PeerEntry = { nodeId, scopes: checkScopes(options.scopes ?? []), enabled: options.enabled ?? true };
   const config = readPeersConfig(home);
   const at = config.peers.findIndex((p) => p.nodeId === nodeId);
-  if (at >= 0) config.peers[at] = entry;
+  // Re-adding a peer changes its scopes and flag; ALPN rules written by hand stay.
+  if (at >= 0) config.peers[at] = { ...config.peers[at]!, ...entry };
   else config.peers.push(entry);
   writePeersConfig(home, config);
   return entry;

@@ -6,6 +6,10 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { decode, encode } from '../../bus/codec.ts';
 import type { ErrorCode } from '../../operations/errors.ts';
+import type { BytesBudget } from '../../lib/byteBudget.ts';
+
+/** Frames up to this size are buffered without asking the node-wide budget (small calls stay cheap). */
+export const BUDGET_FREE_BYTES = 64 * 1024;
 
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
 const HEADER_BYTES = 4;
@@ -60,7 +64,7 @@ const checks = Object.fromEntries(
   Object.entries(PAYLOADS).map(([type, schema]) => [type, TypeCompiler.Compile(schema as TSchema)]),
 ) as Record<CallEnvelopeType, TypeCheck<TSchema>>;
 
-export type CallFrameErrorKind = 'length' | 'truncated' | 'msgpack' | 'envelope' | 'encode';
+export type CallFrameErrorKind = 'length' | 'truncated' | 'msgpack' | 'envelope' | 'encode' | 'busy';
 
 /** A frame that cannot be read or written. `id` is set when the envelope was readable enough to have one. */
 export class CallFrameError extends Error {
@@ -157,9 +161,24 @@ export class CallFrameDecoder {
   #ready: CallEnvelope[] = [];
   #error: CallFrameError | undefined;
   #ended = false;
+  readonly #budget: BytesBudget | undefined;
+  /** Bytes of the frame in progress taken from the budget. */
+  #reserved = 0;
 
-  constructor(options: { maxFrameBytes?: number } = {}) {
+  /**
+   * `budget`: the node-wide budget of bytes held for clients. A frame above BUDGET_FREE_BYTES takes
+   * its announced length from it before any of its body is buffered, and gives it back once the
+   * frame is complete or the decoder is released; when the budget is spent the frame is refused.
+   */
+  constructor(options: { maxFrameBytes?: number; budget?: BytesBudget } = {}) {
     this.maxFrameBytes = checkLimit(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+    this.#budget = options.budget;
+  }
+
+  /** Gives back what the frame in progress took from the budget (call when the stream goes away). */
+  release(): void {
+    this.#budget?.give(this.#reserved);
+    this.#reserved = 0;
   }
 
   /** Raw bytes held for the incomplete frame; never above maxFrameBytes + 4. */
@@ -190,7 +209,10 @@ export class CallFrameDecoder {
         if (length === 0) this.#fail(new CallFrameError('length', 'frame length is 0'));
         else if (length > this.maxFrameBytes) {
           this.#fail(new CallFrameError('length', `frame length ${length} is above the ${this.maxFrameBytes}-byte limit`));
+        } else if (length > BUDGET_FREE_BYTES && this.#budget && !this.#budget.tryTake(length)) {
+          this.#fail(new CallFrameError('busy', `the node is holding too many bytes for clients; a ${length}-byte frame cannot be taken now`));
         } else {
+          if (length > BUDGET_FREE_BYTES && this.#budget) this.#reserved = length;
           this.#chunks = [header.slice()];
           this.#expected = length;
         }
@@ -199,6 +221,7 @@ export class CallFrameDecoder {
         this.#chunks = [];
         this.#buffered = 0;
         this.#expected = -1;
+        this.release();
         try {
           this.#ready.push(decodeFrameBody(frame.subarray(HEADER_BYTES)));
         } catch (err) {
@@ -240,5 +263,6 @@ export class CallFrameDecoder {
     this.#error = err;
     this.#chunks = [];
     this.#buffered = 0;
+    this.release();
   }
 }

@@ -1,33 +1,57 @@
 // The `alknet/call` protocol: every stream a peer opens carries one call (QUIC: many streams per
-// connection; TLS: the connection is the one stream). The caller is the peer's certificate key,
-// looked up in peers.toml, or the token in the request; the node's own key holds every scope.
+// connection; TLS: the connection is the one stream). It only translates frames into the node's
+// operation catalogue: who the caller is and what it may do is the peers service's answer
+// (`peers.authorize`, asked per call with the request's token, so grants and revocations apply at
+// once), and the operation itself is a bus request to the actor that owns it.
+//
+// Before anything is buffered the connection's peer is looked up once: a connection that is not
+// the node itself or a listed peer may send request frames of at most limits.maxFirstFrameBytes
+// (64 KiB by default), so anonymous clients cannot make the node hold 16 MiB each.
+import type { Duplex } from 'node:stream';
 import type { ProtocolSpec, SessionServices } from '../protocol.ts';
 import { sessionFromHandler } from '../protocol.ts';
-import type { OperationRegistry, Caller } from '../../operations/catalogue.ts';
-import type { PeerList } from '../../actors/peers/peerList.ts';
+import type { Caller } from '../../operations/catalogue.ts';
+import { CallError } from '../../operations/errors.ts';
+import { PEERS_SYSTEM_ID } from '../../actors/peers/messages.ts';
+import type { ReplyOf } from '../../bus/catalogue.ts';
 import { createConnectionCallServer } from './server.ts';
 
 export const CALL_ALPN = 'alknet/call';
 
-/** What a call session needs from the node (startNode puts these in SessionServices). */
-export interface CallServices extends SessionServices {
-  operations: OperationRegistry;
-  peers: PeerList;
+function authorize(services: SessionServices, nodeId: string | null, token: string | undefined): Promise<ReplyOf<'peers.authorize'>> {
+  return services.bus.request(
+    PEERS_SYSTEM_ID,
+    'peers.authorize',
+    { nodeId, alpn: CALL_ALPN, ...(token !== undefined ? { token } : {}) },
+    { deadlineMs: 5_000 },
+  );
 }
 
-const SELF: Caller = { nodeId: null, scopes: new Set(['*']) };
+/** The caller of one call, as the peers service sees it; FORBIDDEN with its reason when refused. */
+async function callerOf(services: SessionServices, nodeId: string | null, token: string | undefined): Promise<Caller> {
+  const answer = await authorize(services, nodeId, token);
+  if (!answer.allowed) throw new CallError('FORBIDDEN', answer.reason);
+  return { nodeId: answer.nodeId, scopes: new Set(answer.scopes) };
+}
 
 export function callProtocol(): ProtocolSpec {
   return {
     alpn: CALL_ALPN,
     session: sessionFromHandler(({ conn, services }) => {
-      const { operations, peers, nodeId } = services as CallServices;
       const peerId = conn.peer?.nodeId ?? null;
-      const server = createConnectionCallServer({
-        registry: operations,
-        caller: (token?: string) => (peerId !== null && peerId === nodeId ? { ...SELF, nodeId: peerId } : peers.callerFor(peerId, token)),
-      });
-      conn.onStream((stream) => void server.serve(stream));
+      const { limits } = services;
+      const server = authorize(services, peerId, undefined)
+        .then((answer) => answer.allowed && answer.known, () => false)
+        .then((known) =>
+          createConnectionCallServer({
+            registry: services.operations,
+            caller: (token?: string) => callerOf(services, peerId, token),
+            limits: { maxFrameBytes: limits.maxFrameBytes, maxRequestBytes: known ? limits.maxFrameBytes : limits.maxFirstFrameBytes },
+            budget: services.buffers,
+            onStreamError: (err) => services.log.warn({ connId: conn.id, alpn: CALL_ALPN, error: err.message.slice(0, 200) }, 'call stream refused'),
+          }),
+        );
+      conn.onStream((stream: Duplex) => void server.then((s) => s.serve(stream)));
     }),
   };
 }

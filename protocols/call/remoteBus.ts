@@ -1,63 +1,27 @@
-// The bus across nodes: `bus.request({node, actor}, type, payload)` travels as the `bus/request`
-// operation of alknet/call. The sending side keeps one pooled client per peer node; the serving
-// side hands the message to `bus.serveRemote`, which validates it against the catalogue and marks
-// it as coming from that node (services refuse remote callers what is local-only).
-import { Type } from '@sinclair/typebox';
+// The bus across nodes, sending side: `bus.request({node, actor}, type, payload)` travels as the
+// `bus/request` operation of alknet/call (served by operations/builtins.ts), one pooled client per
+// peer node. Where a node is found is the peers service's answer (`peers.resolve`, from known_nodes).
 import type { Bus, RemoteTransport } from '../../bus/index.ts';
 import { BusError } from '../../bus/index.ts';
-import { readKnownNodes } from '../../actors/peers/knownNodes.ts';
-import { defineOperation, type OperationSpec } from '../../operations/catalogue.ts';
+import { PEERS_SYSTEM_ID } from '../../actors/peers/messages.ts';
 import { connect, type ConnectOptions, type NodeClient } from './connect.ts';
 
-export const BUS_SCOPE = 'bus';
-
-const BusRequestInput = Type.Object({
-  actor: Type.String({ minLength: 1, maxLength: 128 }),
-  type: Type.String({ minLength: 1, maxLength: 128 }),
-  payload: Type.Unknown(),
-});
-
-/** Served by every node: a remote peer's request to one of our actors (needs the `bus` scope). */
-export function busRequestOperation(bus: Bus): OperationSpec {
-  return defineOperation({
-    name: 'bus/request',
-    type: 'mutation',
-    description: 'Deliver a catalogue message to a local actor and return its reply (the remote bus).',
-    input: BusRequestInput,
-    output: Type.Object({ reply: Type.Unknown() }),
-    scopes: [BUS_SCOPE],
-    visibility: 'external',
-    async handler(input, ctx) {
-      const reply = await bus.serveRemote({
-        from: ctx.caller.nodeId ?? 'anonymous',
-        actor: input.actor,
-        type: input.type,
-        payload: input.payload,
-        deadlineMs: Math.max(1, ctx.deadline - Date.now()),
-        correlationId: ctx.correlationId,
-        signal: ctx.signal,
-      });
-      return { reply };
-    },
-  });
-}
-
 export interface RemoteBusOptions extends ConnectOptions {
-  /** Where a node is reached: its address, or undefined. Default: the known_nodes file's entry for it. */
+  /** Where a node is reached: its address, or undefined. Default: ask the peers service (`peers.resolve`) on `bus`. */
   resolve?: (nodeId: string) => Promise<string | undefined>;
+  /** The local bus whose peers service resolves node ids (when `resolve` is not given). */
+  bus?: Pick<Bus, 'request'>;
 }
 
-/** Finds `NODEID@host:port` for a node id in known_nodes (the nodes this one has met). */
-function knownNodesResolver(knownNodesPath: string) {
-  return async (nodeId: string): Promise<string | undefined> => {
-    const entry = (await readKnownNodes(knownNodesPath)).find((n) => n.nodeId === nodeId);
-    return entry ? `${nodeId}@${entry.address}` : undefined;
-  };
+/** Finds `NODEID@host:port` for a node id through the peers service (known_nodes: the nodes this one has met). */
+function peersResolver(bus: Pick<Bus, 'request'>) {
+  return async (nodeId: string): Promise<string | undefined> =>
+    (await bus.request(PEERS_SYSTEM_ID, 'peers.resolve', { nodeId }, { deadlineMs: 5_000 })).address ?? undefined;
 }
 
 /** The sending side: one pooled client per peer node, re-dialled after a failure. */
 export function createRemoteTransport(options: RemoteBusOptions): RemoteTransport & { close(): Promise<void> } {
-  const resolve = options.resolve ?? (options.knownNodesPath ? knownNodesResolver(options.knownNodesPath) : async () => undefined);
+  const resolve = options.resolve ?? (options.bus ? peersResolver(options.bus) : async () => undefined);
   const clients = new Map<string, Promise<NodeClient>>();
 
   const clientFor = (node: string): Promise<NodeClient> => {

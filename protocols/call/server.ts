@@ -17,11 +17,18 @@ import {
   type CallRequested,
 } from './callFrameCodec.ts';
 import { CallError, toErrorShape } from '../../operations/errors.ts';
-import type { Caller, OperationRegistry } from '../../operations/catalogue.ts';
+import type { Caller, OperationCatalogue } from '../../operations/catalogue.ts';
+import type { BytesBudget } from '../../lib/byteBudget.ts';
 
 export interface CallLimits {
   /** Largest frame accepted or sent. Default 16 MiB. */
   maxFrameBytes?: number;
+  /**
+   * Largest request frame accepted on a stream, when smaller than maxFrameBytes: the protocol sets it
+   * for connections whose caller is not a known peer, so an anonymous client cannot make the node
+   * hold 16 MiB per stream before it is authorized (default: maxFrameBytes).
+   */
+  maxRequestBytes?: number;
   /** Time a new stream has to deliver its call.requested. Default 10 s. */
   requestTimeoutMs?: number;
   /** Time the client has to close after our last frame before the stream is destroyed. Default 5 s. */
@@ -56,9 +63,11 @@ export function createCallLimiter(max = 1000): CallLimiter {
 }
 
 export interface ServeCallOptions {
-  registry: OperationRegistry;
-  /** The caller, or a function naming it from the request's authToken (it may throw FORBIDDEN). */
-  caller: Caller | ((authToken: string | undefined) => Caller);
+  registry: OperationCatalogue;
+  /** The caller, or a function naming it from the request's authToken (it may throw or reject FORBIDDEN). */
+  caller: Caller | ((authToken: string | undefined) => Caller | Promise<Caller>);
+  /** The node-wide budget of bytes buffered for clients (lib/byteBudget.ts); large frames take from it. */
+  budget?: BytesBudget;
   limits?: CallLimits;
   /** The connection's limiter; without one the stream is not counted. */
   limiter?: CallLimiter;
@@ -111,7 +120,8 @@ class CallStreamSession {
     this.#options = options;
     this.#resolve = resolve;
     this.#maxFrameBytes = options.limits?.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
-    this.#decoder = new CallFrameDecoder({ maxFrameBytes: this.#maxFrameBytes });
+    const maxRequestBytes = Math.min(options.limits?.maxRequestBytes ?? this.#maxFrameBytes, this.#maxFrameBytes);
+    this.#decoder = new CallFrameDecoder({ maxFrameBytes: maxRequestBytes, ...(options.budget ? { budget: options.budget } : {}) });
   }
 
   start(): void {
@@ -183,7 +193,7 @@ class CallStreamSession {
     this.#options.onStreamError?.(err);
     if (this.#phase === 'awaiting-request' && err.id !== undefined) this.#id = err.id;
     this.#abortCall('protocol error');
-    this.#replyErrorAndFinish(new CallError('INVALID_INPUT', `bad frame: ${err.message}`));
+    this.#replyErrorAndFinish(err.kind === 'busy' ? new CallError('BUSY', err.message) : new CallError('INVALID_INPUT', `bad frame: ${err.message}`));
   }
 
   #onEnvelope(envelope: CallEnvelope): void {
@@ -225,7 +235,8 @@ class CallStreamSession {
     const { operationId, input, authToken, deadlineMs } = request.payload;
     try {
       const resolveCaller = this.#options.caller;
-      const caller = typeof resolveCaller === 'function' ? resolveCaller(authToken) : resolveCaller;
+      const caller = typeof resolveCaller === 'function' ? await resolveCaller(authToken) : resolveCaller;
+      if (this.#done()) return;
       const registry = this.#options.registry;
       const invokeOptions = { signal: this.#abort.signal, deadlineMs, correlationId: request.id };
       if (registry.get(operationId)?.type === 'subscription') {
@@ -304,6 +315,7 @@ class CallStreamSession {
   #finish(): void {
     if (this.#phase === 'done') return;
     this.#phase = 'done';
+    this.#decoder.release();
     if (this.#requestTimer) clearTimeout(this.#requestTimer);
     if (this.#acquired) {
       this.#acquired = false;
@@ -322,6 +334,7 @@ class CallStreamSession {
   #settle(): void {
     if (this.#resolved) return;
     this.#resolved = true;
+    this.#decoder.release();
     if (this.#closeTimer) clearTimeout(this.#closeTimer);
     if (this.#requestTimer) clearTimeout(this.#requestTimer);
     const stream = this.#stream;

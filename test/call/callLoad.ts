@@ -4,7 +4,7 @@
 import { Type } from '@sinclair/typebox';
 import { CallClient } from '../../protocols/call/client.ts';
 import { CallError } from '../../operations/errors.ts';
-import { defineOperation, OperationRegistry } from '../../operations/catalogue.ts';
+import { defineOperation, OperationCatalogue } from '../../operations/catalogue.ts';
 import { createConnectionCallServer } from '../../protocols/call/server.ts';
 import { callerWith, duplexPair, waitFor } from './helpers.ts';
 
@@ -13,7 +13,7 @@ const LIMIT = Number(process.argv[3] ?? 1_000);
 
 let release!: () => void;
 let gate = new Promise<void>((resolve) => (release = resolve));
-const registry = new OperationRegistry();
+const registry = new OperationCatalogue();
 registry.register(
   defineOperation({
     name: 'hold/echo',

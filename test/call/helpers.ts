@@ -5,7 +5,7 @@ import { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { Type } from '@sinclair/typebox';
 import { CallClient } from '../../protocols/call/client.ts';
-import { defineOperation, OperationRegistry, type Caller } from '../../operations/catalogue.ts';
+import { defineOperation, OperationCatalogue, type Caller } from '../../operations/catalogue.ts';
 import { serveCallStream, type ServeCallOptions } from '../../protocols/call/server.ts';
 
 export function callerWith(...scopes: string[]): Caller {
@@ -118,8 +118,8 @@ export class Observed {
 }
 
 /** A registry with a few operations the tests use. */
-export function sampleRegistry(options: ConstructorParameters<typeof OperationRegistry>[0] = { validateOutput: true }) {
-  const registry = new OperationRegistry(options);
+export function sampleRegistry(options: ConstructorParameters<typeof OperationCatalogue>[0] = { validateOutput: true }) {
+  const registry = new OperationCatalogue(options);
   const observed = new Observed();
   registry.register([
     defineOperation({

@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import { Type } from '@sinclair/typebox';
 import { createNodeActorsOperation, createNodeInfoOperation, createServiceOperations } from '../../operations/builtins.ts';
 import { BusError, CallError } from '../../operations/errors.ts';
-import { defineOperation, OperationRegistry } from '../../operations/catalogue.ts';
+import { defineOperation, OperationCatalogue } from '../../operations/catalogue.ts';
 import { callerWith, sampleRegistry } from './helpers.ts';
 import { flush, track } from '../support/settle.ts';
 
@@ -20,7 +20,7 @@ async function codeOf(promise: Promise<unknown>): Promise<CallError> {
 
 const anon = callerWith();
 
-describe('OperationRegistry', () => {
+describe('OperationCatalogue', () => {
   test('invoke checks existence, scopes (naming the scope) and input (naming the field path)', async () => {
     const { registry } = sampleRegistry();
     assert.equal((await codeOf(registry.invoke('/nope/op', {}, anon))).code, 'NOT_FOUND');
@@ -29,7 +29,7 @@ describe('OperationRegistry', () => {
     assert.match(forbidden.message, /needs scope "kv:write"/);
     assert.deepEqual(await registry.invoke('kv/set', { key: 'a', value: 'b' }, callerWith('kv')), { ok: true }, 'a parent scope covers kv:write');
     assert.deepEqual(await registry.invoke('kv/set', { key: 'a', value: 'b' }, callerWith('*')), { ok: true });
-    const nested = new OperationRegistry();
+    const nested = new OperationCatalogue();
     nested.register(
       defineOperation({
         name: 'deep/op',
@@ -50,7 +50,7 @@ describe('OperationRegistry', () => {
 
   test('BusError/CallError from a handler keep their code; other throws become a generic INTERNAL', async () => {
     const internal: unknown[] = [];
-    const registry = new OperationRegistry({ onInternalError: (err) => internal.push(err) });
+    const registry = new OperationCatalogue({ onInternalError: (err) => internal.push(err) });
     const op = (name: string, fn: () => Promise<null>) =>
       defineOperation({ name, type: 'query', input: Type.Unknown(), output: Type.Null(), scopes: [], visibility: 'external', handler: fn });
     registry.register([
@@ -114,7 +114,7 @@ describe('OperationRegistry', () => {
   });
 
   test('validateOutput turns a wrong output into INTERNAL', async () => {
-    const registry = new OperationRegistry({ validateOutput: true });
+    const registry = new OperationCatalogue({ validateOutput: true });
     registry.register(
       defineOperation({
         name: 'bad/out',
@@ -145,7 +145,7 @@ describe('OperationRegistry', () => {
   });
 
   test('register/unregister, owners and duplicate names', () => {
-    const registry = new OperationRegistry();
+    const registry = new OperationCatalogue();
     const spec = (name: string) =>
       defineOperation({ name, type: 'query', input: Type.Null(), output: Type.Null(), scopes: [], visibility: 'external', async handler() { return null; } });
     const owner = {};
@@ -164,7 +164,7 @@ describe('OperationRegistry', () => {
 });
 
 describe('built-in operations', () => {
-  const registry = new OperationRegistry({ validateOutput: true });
+  const registry = new OperationCatalogue({ validateOutput: true });
   registry.register(createServiceOperations(registry));
   registry.register(
     createNodeInfoOperation(() => ({ nodeId: 'n'.repeat(52), version: '0.1.0', uptimeMs: 5, alpns: ['alknet/call'], listen: { tcp: '127.0.0.1:1' } })),

@@ -10,7 +10,7 @@ import { blake3 } from '../../actors/fs/hash/blake3.ts';
 import { fsMachine } from '../../actors/fs/machine.ts';
 import { fsOperations } from '../../actors/fs/operations.ts';
 import { BlobStore } from '../../actors/fs/store.ts';
-import { OperationRegistry } from '../../operations/catalogue.ts';
+import { OperationCatalogue } from '../../operations/catalogue.ts';
 
 interface Answer { ok: boolean; value?: unknown; code?: string; message?: string }
 
@@ -88,7 +88,7 @@ describe('blobs/* operations', () => {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'alknet-fsops-'));
     const store = await BlobStore.open(home);
     try {
-      const registry = new OperationRegistry();
+      const registry = new OperationCatalogue();
       registry.register(fsOperations(store));
       const { hash } = await store.add(new TextEncoder().encode('op data'));
       const anonymous = { nodeId: null, scopes: new Set<string>() };

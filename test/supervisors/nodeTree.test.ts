@@ -1,4 +1,4 @@
-// The node's default tree with tiny stand-in children: start order, rest_for_one among services,
+// The node's default tree with tiny stand-in children: start order, one_for_one among services,
 // recursive shutdown in reverse order, and describeTree's picture of it.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +14,7 @@ function specs(journal: string[], ids: string[], restart: ChildSpec['restart'] =
 
 function buildTree(journal: string[]) {
   return createNodeTree({
-    services: specs(journal, ['peers', 'vault', 'fs', 'tensor']),
+    services: specs(journal, ['vault', 'peers', 'fs', 'tensor']),
     protocols: specs(journal, ['alpn:call', 'alpn:ssh']),
     listener: { id: 'listener', systemId: 'listener', logic: testChild(journal), restart: 'permanent' },
   });
@@ -25,8 +25,8 @@ describe('createNodeTree', () => {
     const journal: string[] = [];
     const s = startSupervisor(buildTree(journal));
     assert.deepEqual(journal, [
-      'start peers#1',
       'start vault#1',
+      'start peers#1',
       'start fs#1',
       'start tensor#1',
       'start alpn:call#1',
@@ -41,19 +41,23 @@ describe('createNodeTree', () => {
       'shutdown alpn:call#1',
       'shutdown tensor#1',
       'shutdown fs#1',
-      'shutdown vault#1',
       'shutdown peers#1',
+      'shutdown vault#1',
     ]);
     assert.equal(s.actor.getSnapshot().status, 'done');
   });
 
-  it('restarts the services after a failed one (rest_for_one) and nothing else', () => {
+  it('restarts only the service that failed (one_for_one): fs and tensor never restart each other', () => {
     const journal: string[] = [];
     const s = startSupervisor(buildTree(journal));
     journal.length = 0;
+    s.get('fs').send({ type: 'crash' });
+    assert.deepEqual(lines(journal, 'start'), ['start fs#2']);
+    assert.deepEqual(lines(journal, 'shutdown'), [], 'tensor, peers and the vault keep running');
+    journal.length = 0;
     s.get('vault').send({ type: 'crash' });
-    assert.deepEqual(lines(journal, 'start'), ['start vault#2', 'start fs#2', 'start tensor#2']);
-    assert.deepEqual(lines(journal, 'shutdown'), ['shutdown tensor#1', 'shutdown fs#1']);
+    assert.deepEqual(lines(journal, 'start'), ['start vault#2']);
+    assert.deepEqual(lines(journal, 'shutdown'), []);
     journal.length = 0;
     s.get('alpn:ssh').send({ type: 'crash' });
     assert.deepEqual(journal, ['start alpn:ssh#2'], 'protocols are one_for_one');
@@ -68,13 +72,13 @@ describe('createNodeTree', () => {
     assert.deepEqual(names(tree), {
       id: 'node',
       children: [
-        { id: 'services', children: ['peers', 'vault', 'fs', 'tensor'].map((id) => ({ id, children: [] })) },
+        { id: 'services', children: ['vault', 'peers', 'fs', 'tensor'].map((id) => ({ id, children: [] })) },
         { id: 'protocols', children: ['alpn:call', 'alpn:ssh'].map((id) => ({ id, children: [] })) },
         { id: 'listener', children: [] },
       ],
     });
     assert.deepEqual(tree.state, { status: 'active', value: 'running' });
-    const vault = tree.children[0]!.children[1]!;
+    const vault = tree.children[0]!.children[0]!;
     assert.deepEqual(vault, { id: 'vault', systemId: 'vault', state: { status: 'active', value: 'up' }, children: [] });
     assert.doesNotThrow(() => JSON.stringify(tree));
   });

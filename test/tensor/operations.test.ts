@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { OperationRegistry, type Caller } from '../../operations/catalogue.ts';
+import { OperationCatalogue, type Caller } from '../../operations/catalogue.ts';
 import { serveCallStream } from '../../protocols/call/server.ts';
 import { CallClient } from '../../protocols/call/client.ts';
 import { createEngine, type Engine } from '../../actors/tensor/index.ts';
@@ -24,7 +24,7 @@ interface Node {
 async function startNode(options: Parameters<typeof tensorOperations>[1] = {}): Promise<Node> {
   const engine = await createEngine({ backend: 'js' });
   const service = tensorOperations(engine, options);
-  const registry = new OperationRegistry();
+  const registry = new OperationCatalogue();
   registry.register(service.operations);
   const server = net.createServer((socket) => {
     // Test stand-in for the listener's peer identification: a 52-byte node id, then the call stream.
