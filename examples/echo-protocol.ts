@@ -11,16 +11,23 @@ import { startNode } from '../supervisors/startNode.ts';
 import { dial } from '../actors/listener/dial.ts';
 import type { ProtocolSpec, SessionInput } from '../protocols/protocol.ts';
 
-// 1. The session machine: one per connection. It echoes each stream the peer opens and counts them.
-const echoStreams = fromCallback<{ type: 'stream' }, SessionInput>(({ input, sendBack }) => {
+// 1. State shared by every session of the protocol: made when its actor starts, released when it
+//    stops (a restart makes it anew). Here: how many streams this protocol actor has echoed.
+interface EchoShared {
+  echoed: number;
+}
+
+// 2. The session machine: one per connection. It echoes each stream the peer opens and counts them.
+const echoStreams = fromCallback<{ type: 'stream' }, SessionInput<EchoShared>>(({ input, sendBack }) => {
   input.conn.onStream((stream) => {
+    input.shared.echoed++;
     sendBack({ type: 'stream' });
     stream.pipe(stream);
   });
 });
 
 const echoSession = setup({
-  types: { input: {} as SessionInput, context: {} as { session: SessionInput; streams: number } },
+  types: { input: {} as SessionInput<EchoShared>, context: {} as { session: SessionInput<EchoShared>; streams: number } },
   actors: { echoStreams },
 }).createMachine({
   id: 'echo',
@@ -29,10 +36,15 @@ const echoSession = setup({
   on: { stream: { actions: assign({ streams: ({ context }) => context.streams + 1 }) } },
 });
 
-// 2. Its registration: an ALPN and the session logic.
-export const echoProtocol: ProtocolSpec = { alpn: 'example/echo', session: echoSession };
+// 3. Its registration: an ALPN, the session logic, and the shared state's start and stop.
+export const echoProtocol: ProtocolSpec<EchoShared> = {
+  alpn: 'example/echo',
+  session: echoSession,
+  start: () => ({ echoed: 0 }),
+  stop: (shared) => console.log(`example/echo stopping after ${shared.echoed} stream(s)`),
+};
 
-// 3. A node with it, and a client.
+// 4. A node with it, and a client.
 async function main(): Promise<void> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'alknet-echo-'));
   await createVaultFile(home, { passphrase: 'example' });

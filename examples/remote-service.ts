@@ -1,41 +1,54 @@
-// A service actor that registers an operation, and a second node calling it.
+// A service of your own, reached by message, and a second node calling its operation.
 // Run it:  npx tsx examples/remote-service.ts
-// Node A runs a `greeter` service (an xstate actor that registers `greeter/hello` while it runs);
-// node B's owner is granted the `greet` scope on A, then B's key calls A.
+// Node A runs a `greeter` service: an xstate actor that answers the bus message `greeter.hello`.
+// The operation `greeter/hello` is declared once, as data, pointing at that actor and message; the
+// node's catalogue serves it to remote callers by a bus request. Node B's key is granted the `greet`
+// scope on A, then B calls A.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Type } from '@sinclair/typebox';
-import { fromCallback, setup } from 'xstate';
-import { connect, createVaultFile, defineOperation, startNode, type OperationCatalogue } from '../index.ts';
+import { setup } from 'xstate';
+import { connect, createVaultFile, defineMessages, servedBy, startNode, type BusRequestEvent, type MessagesOf } from '../index.ts';
 import { addPeer } from '../actors/peers/peersFile.ts';
 import { nodeKeys } from '../actors/vault/keys.ts';
 import { openVaultFile } from '../actors/vault/vaultFile.ts';
 
-// The service: its operation lives exactly as long as the actor (registered on start, dropped on stop).
-const hello = defineOperation({
+// 1. The service's door: its bus messages (TypeBox schemas, added to the typed catalogue).
+const greeterMessages = defineMessages({
+  'greeter.hello': {
+    request: Type.Object({ name: Type.String({ maxLength: 100 }) }),
+    reply: Type.Object({ greeting: Type.String() }),
+  },
+});
+declare module '../bus/catalogue.ts' {
+  interface Catalogue extends MessagesOf<typeof greeterMessages> {}
+}
+
+// 2. The actor that answers them. `meta.caller` says on whose behalf the catalogue asked.
+const greeter = setup({ types: { events: {} as BusRequestEvent<'greeter.hello'> | { type: 'shutdown' } } }).createMachine({
+  id: 'greeter',
+  initial: 'serving',
+  states: {
+    serving: {
+      on: {
+        'greeter.hello': {
+          actions: ({ event }) => event.replyTo.reply({ greeting: `hello ${event.payload.name}, from ${event.meta.caller?.nodeId ?? 'a token holder'}` }),
+        },
+        shutdown: 'done',
+      },
+    },
+    done: { type: 'final' },
+  },
+});
+
+// 3. The operation, declared once: name, scopes and visibility; its schemas are the message's.
+const hello = servedBy('greeter', 'greeter.hello', {
   name: 'greeter/hello',
   type: 'query',
-  input: Type.Object({ name: Type.String({ maxLength: 100 }) }),
-  output: Type.Object({ greeting: Type.String() }),
   scopes: ['greet'],
   visibility: 'external',
   description: 'Says hello',
-  handler: async ({ name }, ctx) => ({ greeting: `hello ${name}, from ${ctx.caller.nodeId ?? 'a token holder'}` }),
-});
-
-const registerOperations = fromCallback<{ type: string }, OperationCatalogue>(({ input }) => input.register([hello], 'greeter'));
-
-const greeter = setup({
-  types: { input: {} as OperationCatalogue, context: {} as { operations: OperationCatalogue } },
-  actors: { registerOperations },
-}).createMachine({
-  id: 'greeter',
-  context: ({ input }) => ({ operations: input }),
-  invoke: { src: 'registerOperations', input: ({ context }) => context.operations },
-  on: { shutdown: '.done' },
-  initial: 'serving',
-  states: { serving: {}, done: { type: 'final' } },
 });
 
 async function makeHome(name: string): Promise<string> {
@@ -52,7 +65,8 @@ async function main(): Promise<void> {
     passphrase: 'a',
     listen: '127.0.0.1:0',
     tensor: false,
-    services: ({ operations }) => [{ id: 'greeter', systemId: 'greeter', logic: greeter, input: operations, restart: 'permanent' }],
+    services: () => [{ id: 'greeter', systemId: 'greeter', logic: greeter, restart: 'permanent' }],
+    operations: [hello],
   });
 
   // B's key, as B's node would show it; A grants it the `greet` scope (peers.toml, picked up live).

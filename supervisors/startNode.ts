@@ -55,8 +55,10 @@ export interface StartNodeOptions {
   /** Defaults to the home folder's config.toml. */
   config?: NodeConfig;
   logger?: NodeLogger;
-  /** Extra service actors, started after the built-in ones (they get the registry to add operations). */
+  /** Extra service actors, started after the built-in ones. */
   services?: (node: { operations: OperationCatalogue; bus: Bus }) => ChildSpec[];
+  /** Extra operations for the catalogue, usually served by those services (`servedBy(actor, message, …)`). */
+  operations?: OperationSpec[];
   /** The tensor engine's backend; false runs the node without the tensor service. Default 'auto'. */
   tensor?: 'auto' | 'webgpu' | 'js' | false;
   /** Passed to createActor (e.g. the inspector's `inspect`). */
@@ -150,6 +152,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     });
   }
   serviceChildren.push(...(options.services?.({ operations, bus }) ?? []));
+  if (options.operations?.length) operations.register(options.operations, 'extra');
   const protocolChildren: ChildSpec[] = registry.specs().map((spec) => ({
     id: spec.alpn,
     systemId: protocolSystemId(spec.alpn),

@@ -15,6 +15,7 @@ import { CallError } from '../../operations/errors.ts';
 import { PEERS_SYSTEM_ID } from '../../actors/peers/messages.ts';
 import type { ReplyOf } from '../../bus/catalogue.ts';
 import { createConnectionCallServer } from './server.ts';
+import { CallFrameError } from './callFrameCodec.ts';
 
 export const CALL_ALPN = 'alknet/call';
 
@@ -48,7 +49,12 @@ export function callProtocol(): ProtocolSpec {
             caller: (token?: string) => callerOf(services, peerId, token),
             limits: { maxFrameBytes: limits.maxFrameBytes, maxRequestBytes: known ? limits.maxFrameBytes : limits.maxFirstFrameBytes },
             budget: services.buffers,
-            onStreamError: (err) => services.log.warn({ connId: conn.id, alpn: CALL_ALPN, error: err.message.slice(0, 200) }, 'call stream refused'),
+            // Bad frames and silent streams are worth a line; a client closing its stream is not.
+            onStreamError: (err) => {
+              if (err instanceof CallFrameError || /^no call\.requested/.test(err.message)) {
+                services.log.warn({ connId: conn.id, alpn: CALL_ALPN, error: err.message.slice(0, 200) }, 'call stream refused');
+              }
+            },
           }),
         );
       conn.onStream((stream: Duplex) => void server.then((s) => s.serve(stream)));
