@@ -48,8 +48,8 @@ function bool(attrs: Attrs, key: string, fallback = false): boolean {
 
 export const GRAPH_OPS: readonly string[] = [
   ...UNARY_BY_NAME.keys(), ...BINARY_BY_NAME.keys(), ...REDUCE_BY_NAME.keys(), 'where', 'var', 'std', 'softmax',
-  'logSoftmax', 'layerNorm', 'matmul', 'reshape', 'permute', 'transpose', 'slice', 'narrow', 'expand', 'squeeze',
-  'unsqueeze', 'contiguous', 'flatten', 'cat', 'clamp', 'to', 'clone', ...Object.keys(ALIASES),
+  'logSoftmax', 'layerNorm', 'matmul', 'reshape', 'permute', 'transpose', 'T', 'slice', 'narrow', 'expand', 'squeeze',
+  'unsqueeze', 'detach', 'contiguous', 'flatten', 'cat', 'clamp', 'to', 'clone', ...Object.keys(ALIASES),
 ];
 
 export function applyOp(engine: Engine, opName: string, args: readonly Tensor[], attrs: Attrs = {}): Tensor {
@@ -94,6 +94,11 @@ export function applyOp(engine: Engine, opName: string, args: readonly Tensor[],
       return (arity(1), args[0]!.permute(ints(attrs, 'dims')));
     case 'transpose':
       return (arity(1), args[0]!.transpose(num(attrs, 'dim0', -2), num(attrs, 'dim1', -1)));
+    case 'T':
+      // The property `.T` of the Tensor API: the last two dims swapped (a rank < 2 tensor as it is).
+      return (arity(1), args[0]!.T);
+    case 'detach':
+      return (arity(1), args[0]!.detach());
     case 'slice':
       arity(1);
       return args[0]!.slice(num(attrs, 'dim', 0), num(attrs, 'start', 0), optNum(attrs, 'end'), num(attrs, 'step', 1));

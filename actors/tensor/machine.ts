@@ -1,48 +1,92 @@
-// The tensor actor: owns the engine (and with it the GPU device and every buffer). It starts the
-// engine, watches for device loss and then fails, so that its supervisor restarts it with a fresh
-// device; on stop it destroys the device (the process can then exit).
-import { assign, fromCallback, fromPromise, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
+// The tensor actor: owns the engine (and with it the GPU device and every buffer) and serves the
+// tensor.* bus messages (messages.ts) itself. starting (creates the engine; requests wait, bounded)
+// → ready (each request runs as a spawned promise actor that answers through event.replyTo exactly
+// once; at most `maxInFlight` at a time, BUSY beyond) → stopped. The engine's service (service.ts)
+// holds the handle table; it is closed with the engine, on stop, restart or device loss, which stops
+// the work in flight (its requesters get a retryable UNAVAILABLE) and frees every handle.
+// Device loss makes the actor fail, so that its supervisor restarts it with a fresh device.
+import { assign, fromCallback, fromPromise, setup, type ActorRefFrom, type AnyActorRef, type SnapshotFrom } from 'xstate';
 import { createEngine, type CreateEngineOptions } from './index.ts';
 import type { Engine } from './engine.ts';
-import { tensorOperations } from './operations.ts';
-import type { OperationSpec } from '../../operations/catalogue.ts';
+import { isTensorMessageType } from './messages.ts';
+import { DEFAULT_TENSOR_LIMITS, TensorService, type Outcome, type RunRecord, type TensorLimits, type TensorRequestEvent } from './service.ts';
 
 export interface TensorActorInput {
   backend?: CreateEngineOptions['backend'];
   flags?: string[];
-  /** Called with every handle-owning engine that goes away, so the service can drop its handles. */
-  onEngineGone?: (engine: Engine) => void;
-  /** The node's operation registry: tensor/* are registered while the engine is ready. */
-  operations?: { register(specs: OperationSpec[], owner?: string): () => void };
   /** Where `peer.disconnected` is published: a peer's handles are freed when its last connection closes. */
   events?: { subscribe(type: 'peer.disconnected', handler: (payload: { nodeId: string }) => void): () => void };
+  /** Overrides of DEFAULT_TENSOR_LIMITS (quota, element and op caps, the per-call cost budget). */
+  limits?: Partial<TensorLimits>;
+  /** Requests served at once; more are answered BUSY (default 64). */
+  maxInFlight?: number;
+  /** Requests held while the engine starts; more are answered BUSY (default 64). */
+  maxPending?: number;
+  /** Called with every engine that goes away, before it is destroyed. */
+  onEngineGone?: (engine: Engine) => void;
+  /** Told how every tensor.run ended (ops run, cost, why it stopped), e.g. for the node's log. */
+  onRunEnd?: (record: RunRecord) => void;
 }
 
-/** Registers tensor/* for the live engine; on exit unregisters them and frees every handle. */
-const serveOperations = fromCallback<{ type: string }, { engine: Engine; input: TensorActorInput }>(({ input: { engine, input } }) => {
-  if (!input.operations) return undefined;
-  const service = tensorOperations(engine);
-  const unregister = input.operations.register(service.operations, 'tensor');
-  const unsubscribe = input.events?.subscribe('peer.disconnected', ({ nodeId }) => service.freeOwner(nodeId));
-  return () => {
-    unsubscribe?.();
-    unregister();
-    service.freeAll();
-  };
-});
+/** A request parked while the engine starts: snapshots show its type and id, never its payload. */
+export class QueuedTensorRequest {
+  constructor(readonly event: TensorRequestEvent) {}
+  toJSON(): { type: string; correlationId: string | undefined } {
+    return { type: this.event.type, correlationId: this.event.meta?.correlationId };
+  }
+}
 
 export interface TensorContext {
   input: TensorActorInput;
   engine: Engine | null;
+  /** The live engine's service (handle table, work in flight); null unless ready. */
+  service: TensorService | null;
+  pending: readonly QueuedTensorRequest[];
+  inFlight: number;
+  maxInFlight: number;
+  maxPending: number;
+  /** Requests answered, by how they ended (since this instance started). */
+  served: number;
+  stopped: number;
+  failed: number;
   lostReason: string | null;
 }
 
+type InternalEvent =
+  | { type: 'tensor.served'; outcome: Outcome }
+  | { type: 'tensor.peerDisconnected'; nodeId: string };
+
 /** STOP and the supervisor's `shutdown` both end the actor (its cleanup destroys the device). */
-export type TensorEvent = { type: 'DEVICE_LOST'; reason: string } | { type: 'STOP' } | { type: 'shutdown' };
+export type TensorEvent = TensorRequestEvent | InternalEvent | { type: 'DEVICE_LOST'; reason: string } | { type: 'STOP' } | { type: 'shutdown' };
 
 export class DeviceLostError extends Error {
   override name = 'DeviceLostError';
 }
+
+function safely(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // A requester's reply port failing is its problem; the tensor actor keeps serving.
+  }
+}
+
+function isRequest(event: { type: string }): event is TensorRequestEvent {
+  return isTensorMessageType(event.type) && typeof (event as { replyTo?: unknown }).replyTo === 'object';
+}
+
+/** Releases an engine exactly once: its service closes (work stops, handles freed), then the device goes. */
+function releaseEngine(engine: Engine, service: TensorService, why: string, onGone?: (e: Engine) => void): void {
+  service.close(why);
+  if (engine.isDestroyed) return;
+  onGone?.(engine);
+  engine.destroy();
+}
+
+const serveRequest = fromPromise<void, { service: TensorService; event: TensorRequestEvent; parent: AnyActorRef }>(async ({ input, signal }) => {
+  const outcome = await input.service.serve(input.event, signal);
+  input.parent.send({ type: 'tensor.served', outcome });
+});
 
 export const tensorMachine = setup({
   types: {
@@ -51,66 +95,162 @@ export const tensorMachine = setup({
     input: {} as TensorActorInput,
   },
   actors: {
-    serveOperations,
+    serveRequest,
     startEngine: fromPromise<Engine, TensorActorInput>(({ input }) =>
       createEngine({ backend: input.backend ?? 'auto', flags: input.flags })),
-    // Lives exactly as long as the engine is in use: its cleanup destroys the device, whether the
-    // actor stopped normally, failed, or was stopped by its parent.
-    watchEngine: fromCallback<TensorEvent, { engine: Engine; onGone?: (e: Engine) => void }>(({ input, sendBack }) => {
-      let active = true;
-      input.engine.backend.lost?.then((reason) => {
-        if (active) sendBack({ type: 'DEVICE_LOST', reason });
-      });
-      return () => {
-        active = false;
-        if (input.engine.isDestroyed) return;
-        input.onGone?.(input.engine);
-        input.engine.destroy();
-      };
-    }),
+    // Lives exactly as long as the engine is in use: its cleanup closes the service and destroys the
+    // device, whether the actor stopped normally or was stopped by its parent. xstate does not stop
+    // the children of an actor that fails, so it also watches its parent for an error: a crash must
+    // not leave the device, the handles and the runs in flight alive.
+    watchEngine: fromCallback<TensorEvent, { engine: Engine; service: TensorService; parent: AnyActorRef; onGone?: (e: Engine) => void }>(
+      ({ input, sendBack }) => {
+        let active = true;
+        const release = (why: string) => {
+          if (!active) return;
+          active = false;
+          releaseEngine(input.engine, input.service, why, input.onGone);
+        };
+        input.engine.backend.lost?.then((reason) => {
+          if (active) sendBack({ type: 'DEVICE_LOST', reason });
+        });
+        const watch = input.parent.subscribe({ error: () => release('crashed') });
+        return () => {
+          watch.unsubscribe();
+          release('is shutting down');
+        };
+      },
+    ),
+    watchPeers: fromCallback<TensorEvent, { events?: TensorActorInput['events'] }>(({ input, sendBack }) =>
+      input.events?.subscribe('peer.disconnected', ({ nodeId }) => sendBack({ type: 'tensor.peerDisconnected', nodeId }))),
+  },
+  guards: {
+    isRequest: ({ event }) => isRequest(event),
+    isUnknownRequest: ({ event }) => !isTensorMessageType(event.type) && typeof (event as { replyTo?: unknown }).replyTo === 'object',
+    full: ({ context, event }) => isRequest(event) && context.inFlight >= context.maxInFlight,
+    pendingFull: ({ context, event }) => isRequest(event) && context.pending.length >= context.maxPending,
   },
   actions: {
-    storeEngine: assign({ engine: (_, engine: Engine) => engine }),
-    dropEngine: assign({ engine: null }),
+    startService: assign(({ context }, engine: Engine) => ({
+      engine,
+      service: new TensorService(engine, { ...DEFAULT_TENSOR_LIMITS, ...context.input.limits }, context.input.onRunEnd),
+    })),
+    dropEngine: assign({ engine: null, service: null }),
+    rejectBusy: ({ event }) => {
+      if (isRequest(event)) safely(() => event.replyTo.fail('BUSY', 'tensor: too many requests in flight; retry later'));
+    },
+    rejectUnknown: ({ event }) => {
+      const port = (event as { replyTo?: { fail?: unknown } }).replyTo;
+      if (port && typeof port.fail === 'function') {
+        safely(() => (event as TensorRequestEvent).replyTo.fail('INVALID_INPUT', `tensor: unknown message "${String(event.type).slice(0, 64)}"`));
+      }
+    },
+    queue: assign({
+      pending: ({ context, event }) => (isRequest(event) ? [...context.pending, new QueuedTensorRequest(event)] : context.pending),
+    }),
+    serve: assign(({ context, event, self, spawn }) => {
+      if (!isRequest(event) || !context.service) return {};
+      spawn('serveRequest', { input: { service: context.service, event, parent: self } });
+      return { inFlight: context.inFlight + 1 };
+    }),
+    /** What waited for the engine, oldest first; those whose requester gave up meanwhile are dropped. */
+    servePending: assign(({ context, self, spawn }) => {
+      const service = context.service;
+      if (!service) return {};
+      let inFlight = context.inFlight;
+      for (const { event } of context.pending) {
+        if (event.replyTo.settled) continue;
+        if (inFlight >= context.maxInFlight) {
+          safely(() => event.replyTo.fail('BUSY', 'tensor: too many requests in flight; retry later'));
+          continue;
+        }
+        spawn('serveRequest', { input: { service, event, parent: self } });
+        inFlight++;
+      }
+      return { inFlight, pending: [] };
+    }),
+    served: assign(({ context, event }) => {
+      if (event.type !== 'tensor.served') return {};
+      return {
+        inFlight: Math.max(0, context.inFlight - 1),
+        served: context.served + (event.outcome === 'ok' ? 1 : 0),
+        stopped: context.stopped + (event.outcome === 'stopped' ? 1 : 0),
+        failed: context.failed + (event.outcome === 'failed' ? 1 : 0),
+      };
+    }),
+    freePeer: ({ context, event }) => {
+      if (event.type === 'tensor.peerDisconnected') context.service?.handles.freeOwner(event.nodeId);
+    },
     noteLost: assign({ lostReason: (_, reason: string) => reason }),
     failOnDeviceLost: ({ context }, reason: string) => {
-      // Release the dead engine now (an erroring xstate actor does not stop its children first),
+      // Release the dead engine now (a failing xstate actor does not stop its children first),
       // then throw: the actor fails, xstate reports it to the parent, the supervisor restarts it.
-      if (context.engine) {
-        context.input.onEngineGone?.(context.engine);
-        context.engine.destroy();
+      if (context.engine && context.service) {
+        releaseEngine(context.engine, context.service, `lost its device (${reason})`, context.input.onEngineGone);
       }
       throw new DeviceLostError(`tensor device lost (${reason})`);
     },
   },
 }).createMachine({
   id: 'tensor',
-  context: ({ input }) => ({ input, engine: null, lostReason: null }),
+  context: ({ input }) => ({
+    input,
+    engine: null,
+    service: null,
+    pending: [],
+    inFlight: 0,
+    maxInFlight: input.maxInFlight ?? 64,
+    maxPending: input.maxPending ?? 64,
+    served: 0,
+    stopped: 0,
+    failed: 0,
+    lostReason: null,
+  }),
   initial: 'starting',
-  on: { shutdown: '.stopped' },
+  on: { shutdown: '.stopped', STOP: '.stopped' },
   states: {
     starting: {
       invoke: {
         src: 'startEngine',
         input: ({ context }) => context.input,
-        onDone: { target: 'ready', actions: { type: 'storeEngine', params: ({ event }) => event.output } },
-        // No onError: a failed start fails the actor, and the supervisor decides.
+        onDone: { target: 'ready', actions: { type: 'startService', params: ({ event }) => event.output } },
+        // No onError: a failed start fails the actor (the bus answers what waited UNAVAILABLE), and
+        // the supervisor decides.
+      },
+      on: {
+        shutdown: '#tensor.stopped',
+        STOP: '#tensor.stopped',
+        '*': [
+          { guard: 'pendingFull', actions: 'rejectBusy' },
+          { guard: 'isRequest', actions: 'queue' },
+          { guard: 'isUnknownRequest', actions: 'rejectUnknown' },
+        ],
       },
     },
     ready: {
+      entry: 'servePending',
       invoke: [
-        { src: 'watchEngine', input: ({ context }) => ({ engine: context.engine!, onGone: context.input.onEngineGone }) },
-        { src: 'serveOperations', input: ({ context }) => ({ engine: context.engine!, input: context.input }) },
+        {
+          src: 'watchEngine',
+          input: ({ context, self }) => ({ engine: context.engine!, service: context.service!, parent: self, onGone: context.input.onEngineGone }),
+        },
+        { src: 'watchPeers', input: ({ context }) => ({ events: context.input.events }) },
       ],
       on: {
+        'tensor.served': { actions: 'served' },
+        'tensor.peerDisconnected': { actions: 'freePeer' },
         DEVICE_LOST: {
           actions: [
             { type: 'noteLost', params: ({ event }) => event.reason },
             { type: 'failOnDeviceLost', params: ({ event }) => event.reason },
           ],
         },
-        STOP: { target: 'stopped' },
-        shutdown: { target: 'stopped' },
+        shutdown: '#tensor.stopped',
+        STOP: '#tensor.stopped',
+        '*': [
+          { guard: 'full', actions: 'rejectBusy' },
+          { guard: 'isRequest', actions: 'serve' },
+          { guard: 'isUnknownRequest', actions: 'rejectUnknown' },
+        ],
       },
       exit: 'dropEngine',
     },

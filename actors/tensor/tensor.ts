@@ -463,12 +463,14 @@ export class Tensor {
     const bShape = [...batch, K, N];
     const outShape = [...batch, M, N];
     const ref = a.engine.newStorage(a.dtype, numel(outShape));
+    // Wrapped before the kernel runs: a kernel stopped by the backend's interrupt throws, and the
+    // output must then be in the tidy() scope to be freed.
+    const y = a.engine.wrap(ref, a.dtype, outShape, contiguousStrides(outShape), 0);
     a.engine.backend.matmul(
       { ...av, shape: aShape, strides: broadcastStrides(av.shape, av.strides, aShape) },
       { ...bv, shape: bShape, strides: broadcastStrides(bv.shape, bv.strides, bShape) },
       ref.storage,
     );
-    const y = a.engine.wrap(ref, a.dtype, outShape, contiguousStrides(outShape), 0);
     return a.record(y, 'matmul', [a, b], (dy) => [
       a.requiresGrad ? owned([b.transpose(-1, -2)], (bt) => sumToOwned(Tensor.mm(dy, bt), a.shape)) : null,
       b.requiresGrad ? owned([a.transpose(-1, -2)], (at) => sumToOwned(Tensor.mm(at, dy), b.shape)) : null,

@@ -1,21 +1,44 @@
-// Tensor values on the wire: {shape, dtype, data}, data either a flat row-major list of numbers
-// (JSON, the CLI) or raw little-endian bytes (msgpack binary: f32/i32 4 bytes, f16 2 bytes each).
+// Tensor values on the wire: {shape, dtype, data}, data either a flat row-major list (JSON, the CLI)
+// or raw little-endian bytes (msgpack binary: f32/i32 4 bytes, f16 2 bytes each).
+//
+// JSON has no NaN or ±Infinity (JSON.stringify writes them as `null`), so in the list form a float
+// that is not finite travels as one of the strings "NaN", "Infinity", "-Infinity" — in both
+// directions. The binary form carries the IEEE bits as they are.
 import { Type, type Static } from '@sinclair/typebox';
-import { byteSize, f16BitsToF32, f32ToF16Bits, toHostArray, type DType, type HostArray } from './dtype.ts';
+import { byteSize, f16BitsToF32, f32ToF16Bits, isFloat, toHostArray, type DType, type HostArray } from './dtype.ts';
 import { checkShape, numel } from './shape.ts';
 
 export const DTypeSchema = Type.Union([Type.Literal('f32'), Type.Literal('i32'), Type.Literal('f16')]);
 export const ShapeSchema = Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 8 });
 
+/** How a float that is not finite is written in the list form. */
+export const NonFiniteSchema = Type.Union([Type.Literal('NaN'), Type.Literal('Infinity'), Type.Literal('-Infinity')]);
+export type NonFinite = Static<typeof NonFiniteSchema>;
+
 export const TensorValueSchema = Type.Object({
   shape: ShapeSchema,
   dtype: DTypeSchema,
-  data: Type.Union([Type.Array(Type.Number()), Type.Uint8Array()]),
+  data: Type.Union([Type.Array(Type.Union([Type.Number(), NonFiniteSchema])), Type.Uint8Array()]),
 });
 export type TensorValue = Static<typeof TensorValueSchema>;
 
 export class WireError extends Error {
   override name = 'WireError';
+}
+
+const FROM_TEXT: Readonly<Record<NonFinite, number>> = { NaN: NaN, Infinity: Infinity, '-Infinity': -Infinity };
+
+/** A list element → its number; "NaN"/"Infinity"/"-Infinity" only for float dtypes. */
+function fromListElement(v: number | string, float: boolean): number {
+  if (typeof v === 'number') return v;
+  if (float && Object.prototype.hasOwnProperty.call(FROM_TEXT, v)) return FROM_TEXT[v as NonFinite];
+  throw new WireError(float ? `"${String(v).slice(0, 16)}" is not a number ("NaN", "Infinity", "-Infinity" are)` : 'i32 data must be integers');
+}
+
+/** A number → its list element: finite numbers as they are, the others as text (JSON has no NaN). */
+function toListElement(v: number): number | NonFinite {
+  if (Number.isFinite(v)) return v;
+  return Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity';
 }
 
 /** Validates and converts wire data to a host array; `maxElements` bounds what one tensor may hold. */
@@ -39,13 +62,16 @@ export function decodeTensorValue(value: TensorValue, maxElements: number): { sh
     if (dtype === 'f16') return { shape, dtype, data: Float32Array.from({ length: n }, (_, i) => f16BitsToF32(view.getUint16(i * 2, true))) };
     return { shape, dtype, data: Float32Array.from({ length: n }, (_, i) => view.getFloat32(i * 4, true)) };
   }
-  if (value.data.length !== n) throw new WireError(`data has ${value.data.length} numbers; shape [${shape}] needs ${n}`);
-  if (dtype === 'i32' && !value.data.every((v) => Number.isInteger(v))) throw new WireError('i32 data must be integers');
-  return { shape, dtype, data: toHostArray(dtype, value.data) };
+  const list = value.data;
+  if (list.length !== n) throw new WireError(`data has ${list.length} numbers; shape [${shape}] needs ${n}`);
+  const float = isFloat(dtype);
+  const numbers = list.every((v) => typeof v === 'number') ? (list as number[]) : list.map((v) => fromListElement(v, float));
+  if (!float && !numbers.every((v) => Number.isInteger(v))) throw new WireError('i32 data must be integers');
+  return { shape, dtype, data: toHostArray(dtype, numbers) };
 }
 
 export function encodeTensorValue(shape: readonly number[], dtype: DType, data: HostArray, binary: boolean): TensorValue {
-  if (!binary) return { shape: [...shape], dtype, data: Array.from(data) };
+  if (!binary) return { shape: [...shape], dtype, data: Array.from(data, toListElement) };
   const bytes = new Uint8Array(data.length * byteSize(dtype));
   const view = new DataView(bytes.buffer);
   for (let i = 0; i < data.length; i++) {

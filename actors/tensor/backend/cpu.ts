@@ -19,8 +19,12 @@ function host(s: Storage): HostArray {
   return s.data;
 }
 
+/** Multiply-adds between two interrupt checks in the matmul: rare enough to cost nothing measurable. */
+const INTERRUPT_EVERY = 1 << 20;
+
 export class CpuBackend implements Backend {
   readonly name = 'js' as const;
+  interrupt: (() => void) | null = null;
 
   info(): BackendInfo {
     return { backend: 'js', adapter: 'javascript', features: ['shader-f16'], limits: {} };
@@ -73,6 +77,8 @@ export class CpuBackend implements Backend {
     const [am, ak] = [a.strides[r - 2]!, a.strides[r - 1]!];
     const [bk, bn] = [b.strides[r - 2]!, b.strides[r - 1]!];
     const row = new Float64Array(N);
+    const interrupt = this.interrupt;
+    let sinceCheck = 0;
     for (let bi = 0; bi < batches; bi++) {
       let ao = a.offset;
       let bo = b.offset;
@@ -85,6 +91,10 @@ export class CpuBackend implements Backend {
       }
       const co = bi * M * N;
       for (let m = 0; m < M; m++) {
+        if (interrupt && (sinceCheck += K * N) >= INTERRUPT_EVERY) {
+          sinceCheck = 0;
+          interrupt();
+        }
         row.fill(0);
         for (let k = 0; k < K; k++) {
           const av = A[ao + m * am + k * ak]!;

@@ -53,6 +53,14 @@ export interface Backend {
   matmul(a: View, b: View, out: Storage): void;
   /** Submits queued work (WebGPU: one command encoder per flush). */
   flush(): void;
+  /** Resolves once every kernel recorded so far has finished (WebGPU: flush, then the queue drains). */
+  sync?(): Promise<void>;
+  /**
+   * Called now and then inside long synchronous kernels (the JS matmul). A throw from it abandons the
+   * kernel and leaves its output undefined. The tensor service sets it around one op, so a deadline
+   * can stop a kernel that would otherwise run for minutes; null otherwise.
+   */
+  interrupt?: (() => void) | null;
   destroy(): void;
   /** Resolves with a reason if the device is lost (not on our own destroy()). */
   readonly lost?: Promise<string>;
