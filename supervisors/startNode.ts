@@ -1,7 +1,7 @@
 // Assembles and runs one node: bus, vault, protocol actors (one per registered ALPN) and the
 // listener under the node's supervision tree (supervisors/nodeTree.ts). `alknet node`, `npm start`,
 // the examples and the tests all start a node through here.
-import { createActor, type AnyActorRef } from 'xstate';
+import { createActor, type AnyActorLogic, type AnyActorRef } from 'xstate';
 import { createBus, type Bus } from '../bus/index.ts';
 import { loadConfig, type NodeConfig } from './config.ts';
 import { listenerActorLogic, protocolSystemId } from '../actors/listener/actor.ts';
@@ -57,6 +57,11 @@ export interface StartNodeOptions {
   logger?: NodeLogger;
   /** Extra service actors, started after the built-in ones. */
   services?: (node: { operations: OperationCatalogue; bus: Bus }) => ChildSpec[];
+  /**
+   * Replaces a built-in service's logic (same input, same systemId), as `protocols` can replace a
+   * built-in protocol: tests wrap a service to crash it on purpose while requests are in flight.
+   */
+  serviceLogic?: Partial<Record<'peers' | 'fs' | 'tensor', AnyActorLogic>>;
   /** Extra operations for the catalogue, usually served by those services (`servedBy(actor, message, …)`). */
   operations?: OperationSpec[];
   /** The tensor engine's backend; false runs the node without the tensor service. Default 'auto'. */
@@ -136,8 +141,8 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
       input: { home: options.home, passphrase: options.passphrase },
       restart: 'permanent',
     },
-    { id: 'peers', systemId: PEERS_SYSTEM_ID, logic: peersMachine, input: { home: options.home, bus, log }, restart: 'permanent' },
-    { id: 'fs', systemId: FS_SYSTEM_ID, logic: fsMachine, input: { home: options.home }, restart: 'permanent' },
+    { id: 'peers', systemId: PEERS_SYSTEM_ID, logic: options.serviceLogic?.peers ?? peersMachine, input: { home: options.home, bus, log }, restart: 'permanent' },
+    { id: 'fs', systemId: FS_SYSTEM_ID, logic: options.serviceLogic?.fs ?? fsMachine, input: { home: options.home }, restart: 'permanent' },
   ];
   const tensorBackend = options.tensor ?? 'auto';
   if (tensorBackend !== false) {
@@ -146,7 +151,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     serviceChildren.push({
       id: 'tensor',
       systemId: 'tensor',
-      logic: tensorMachine,
+      logic: options.serviceLogic?.tensor ?? tensorMachine,
       input: { backend: tensorBackend, events: bus, ...(declarations ? {} : { operations }) },
       restart: 'permanent',
     });

@@ -93,11 +93,11 @@ function once(fn: () => void): () => void {
 }
 
 /** Registers a just-spawned child on the supervisor's bus; unregisters when the child stops, however it stops. */
-function attachToBus(supervisor: AnyActorRef, systemId: string): void {
+function attachToBus(supervisor: AnyActorRef, systemId: string, mailbox: number | undefined): void {
   const bus = busOf.get(supervisor);
   const child = supervisor.system.get(systemId) as AnyActorRef | undefined;
   if (!bus || !child) return;
-  const unregister = once(bus.register(systemId, child));
+  const unregister = once(bus.register(systemId, child, mailbox === undefined ? {} : { mailbox }));
   unregisterOf.set(child, unregister);
   child.subscribe({ complete: unregister, error: unregister });
 }
@@ -259,7 +259,7 @@ export function createSupervisor(spec: SupervisorSpec) {
           };
           enqueue.spawnChild(childSpec.logic as AnyActorLogic, options as Omit<typeof options, 'id'>);
           const systemId = childSpec.systemId;
-          if (systemId !== undefined) enqueue(() => attachToBus(self, systemId));
+          if (systemId !== undefined) enqueue(() => attachToBus(self, systemId, childSpec.mailbox));
         }
         enqueue.assign({ children, startQueue: [] });
       }),

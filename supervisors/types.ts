@@ -21,6 +21,8 @@ export interface ChildSpec {
    * forcibly. Default 5000. `Infinity` waits for ever (OTP's `infinity`, meant for supervisors).
    */
   shutdownMs?: number;
+  /** Bus mailbox of the child (requests in flight plus waiting) when it has a systemId; past it, BUSY. Default: the bus's (1024). */
+  mailbox?: number;
 }
 
 export interface Intensity {
@@ -38,7 +40,7 @@ export interface SupervisorSpec {
 
 /** What the supervisor needs from the bus: register a running child, get back its unregister. */
 export interface BusRegistry {
-  register(systemId: string, ref: AnyActorRef): () => void;
+  register(systemId: string, ref: AnyActorRef, options?: { mailbox?: number }): () => void;
 }
 
 export interface SupervisorInput {

@@ -1,0 +1,186 @@
+// The node's architecture, seen from a remote caller (issue: one way to reach a service):
+// - an ALPN that peers.toml denies to a caller is refused at the connection, with the reason;
+// - an operation is a bus request to its owning actor, so a remote caller meets that actor's
+//   mailbox bound (BUSY, retryable) while other clients are still served;
+// - a service that crashes while a remote call waits on it answers that call with a retryable
+//   error (never a hang), the next call after its restart succeeds, and the other services keep
+//   their state (fs and tensor do not restart each other).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Type } from '@sinclair/typebox';
+import { assign, forwardTo, setup, type AnyActorLogic, type EventObject } from 'xstate';
+import { dial } from '../../actors/listener/dial.ts';
+import { connect } from '../../protocols/call/connect.ts';
+import { defineMessages, type MessagesOf } from '../../bus/catalogue.ts';
+import type { BusRequestEvent } from '../../bus/events.ts';
+import { servedBy } from '../../operations/catalogue.ts';
+import { CallError } from '../../operations/errors.ts';
+import { addPeer } from '../../actors/peers/peersFile.ts';
+import { fsMachine } from '../../actors/fs/machine.ts';
+import { nodeIdFromPublicKey } from '../../actors/vault/nodeId.ts';
+import { echo, newKeys, within } from '../listener/fixtures.ts';
+import { echoProtocol, makeHome, poll, startTestNode } from './helpers.ts';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const gateMessages = defineMessages({
+  'testgate.wait': { request: Type.Object({ n: Type.Integer() }), reply: Type.Object({ n: Type.Integer() }) },
+});
+declare module '../../bus/catalogue.ts' {
+  interface Catalogue extends MessagesOf<typeof gateMessages> {}
+}
+
+/** A service that holds every request until it gets `testgate.release`, then answers them all. */
+const gate = setup({
+  types: { context: {} as { held: BusRequestEvent<'testgate.wait'>[] }, events: {} as BusRequestEvent<'testgate.wait'> | { type: 'testgate.release' } | { type: 'shutdown' } },
+}).createMachine({
+  id: 'gate',
+  context: { held: [] },
+  initial: 'holding',
+  states: {
+    holding: {
+      on: {
+        'testgate.wait': { actions: assign({ held: ({ context, event }) => [...context.held, event as BusRequestEvent<'testgate.wait'>] }) },
+        'testgate.release': { actions: ({ context }) => context.held.forEach((e) => e.replyTo.reply({ n: e.payload.n })) },
+        shutdown: 'done',
+      },
+    },
+    done: { type: 'final' },
+  },
+});
+
+/**
+ * Wraps a service: requests of type `hold` are kept unanswered; `test.crash` stops the inner service
+ * (so it closes what it holds) and then fails, as a crash would; everything else goes to the inner one.
+ */
+function crashable(inner: AnyActorLogic, hold: string): AnyActorLogic {
+  return setup({ actors: { inner } }).createMachine({
+    id: 'crashable',
+    context: ({ input }: { input: unknown }) => ({ input, held: 0 }),
+    initial: 'running',
+    states: {
+      running: {
+        invoke: { id: 'inner', src: 'inner', input: ({ context }: { context: { input: unknown } }) => context.input as never },
+        on: {
+          'test.crash': 'crashing',
+          shutdown: 'done',
+          [hold]: { actions: assign({ held: ({ context }: { context: { held: number } }) => context.held + 1 }) },
+          '*': { actions: forwardTo('inner') },
+        },
+      },
+      crashing: {
+        entry: () => {
+          throw new Error('test crash');
+        },
+      },
+      done: { type: 'final' },
+    },
+  }) as unknown as AnyActorLogic;
+}
+
+async function expectCallError(promise: Promise<unknown>, code: string): Promise<CallError> {
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(err instanceof CallError, `a CallError, got ${String(err)}`);
+    assert.equal(err.code, code, err.message);
+    return err;
+  }
+  assert.fail(`expected ${code}, the call succeeded`);
+}
+
+test('an ALPN that peers.toml denies is refused at the connection with the reason', async () => {
+  const home = await makeHome();
+  const listed = newKeys();
+  const listedId = nodeIdFromPublicKey(listed.publicKey);
+  fs.writeFileSync(
+    path.join(home.home, 'peers.toml'),
+    `[anonymous]\ndenyAlpns = ["test/echo"]\n[peers.${listedId}]\nscopes = []\nalpns = ["test/other"]\n`,
+  );
+  const node = await startTestNode(home, { protocols: [echoProtocol('test/echo'), echoProtocol('test/other')] });
+  try {
+    const address = `${node.nodeId}@${node.address}`;
+    // An unknown caller on a denied ALPN: closed with the reason (QUIC carries it).
+    const anon = await dial(address, { alpn: 'test/echo', transport: 'quic', identity: newKeys() });
+    const { reason } = await within(anon.closed, 10_000, 'the refused connection closes');
+    assert.match(reason, /refused: test\/echo is refused to callers that are not listed peers/);
+    // The listed peer may use only its allow-listed ALPN.
+    const denied = await dial(address, { alpn: 'test/echo', transport: 'quic', identity: listed });
+    assert.match((await within(denied.closed, 10_000, 'closed')).reason, /test\/echo is not among the ALPNs allowed to this peer/);
+    const allowed = await dial(address, { alpn: 'test/other', transport: 'quic', identity: listed });
+    assert.equal((await echo(await allowed.openStream(), Buffer.from('still served'))).toString(), 'still served');
+    await allowed.close();
+    // Over TLS the refusal closes the socket (TLS has no close reason on the wire).
+    const tls = await dial(address, { alpn: 'test/echo', transport: 'tls', identity: newKeys() });
+    await within(tls.closed, 10_000, 'the refused TLS connection closes');
+  } finally {
+    await node.stop();
+  }
+});
+
+test('a remote caller that fills a service mailbox gets BUSY; other clients are still served', async () => {
+  const home = await makeHome();
+  const caller = newKeys();
+  addPeer(home.home, nodeIdFromPublicKey(caller.publicKey), { scopes: ['gate'] });
+  const node = await startTestNode(home, {
+    services: () => [{ id: 'gate', systemId: 'gate', logic: gate, restart: 'permanent', mailbox: 3 }],
+    operations: [servedBy('gate', 'testgate.wait', { name: 'gate/wait', type: 'query', scopes: ['gate'], visibility: 'external' })],
+  });
+  const client = await connect(`${node.nodeId}@${node.address}`, { identity: caller });
+  const other = await connect(`${node.nodeId}@${node.address}`, { identity: newKeys() });
+  try {
+    const calls = Array.from({ length: 8 }, (_, n) => client.call('gate/wait', { n }, { deadlineMs: 20_000 }).then((v) => ({ ok: v }), (err: unknown) => ({ err })));
+    // Wait until the gate holds its three, then check the others were refused at once.
+    await poll(() => ((node.root.system.get('gate')?.getSnapshot().context as { held: unknown[] }).held.length === 3 ? true : undefined), 10_000, 'three held');
+    const info = (await other.call('node/info', {})) as { nodeId: string };
+    assert.equal(info.nodeId, node.nodeId, 'another client is served meanwhile');
+    node.root.system.get('gate')!.send({ type: 'testgate.release' });
+    const results = await Promise.all(calls);
+    const busy = results.filter((r) => 'err' in r);
+    assert.equal(results.length - busy.length, 3, 'the three held calls are answered');
+    assert.equal(busy.length, 5);
+    for (const r of busy) {
+      const err = (r as { err: unknown }).err;
+      assert.ok(err instanceof CallError && err.code === 'BUSY' && err.retryable, `BUSY and retryable, got ${String(err)}`);
+    }
+  } finally {
+    await client.close();
+    await other.close();
+    await node.stop();
+  }
+});
+
+test('fs crashes while a remote blobs call waits on it: a retryable error, then served again; tensor keeps its handles', async () => {
+  const home = await makeHome();
+  const caller = newKeys();
+  addPeer(home.home, nodeIdFromPublicKey(caller.publicKey), { scopes: ['blobs', 'tensor'] });
+  const node = await startTestNode(home, { tensor: 'js', serviceLogic: { fs: crashable(fsMachine, 'fs.stat') } });
+  const client = await connect(`${node.nodeId}@${node.address}`, { identity: caller });
+  try {
+    const created = (await client.call('tensor/create', { shape: [2], dtype: 'f32', data: [1, 2] })) as { handle: string };
+    const before = node.root.system.get('tensor');
+    const hash = '0'.repeat(64);
+    const inFlight = client.call('blobs/stat', { hash }, { deadlineMs: 20_000 });
+    inFlight.catch(() => {});
+    await poll(() => ((node.root.system.get('fs')?.getSnapshot().context as { held?: number })?.held === 1 ? true : undefined), 10_000, 'the stat is held');
+    node.root.system.get('fs')!.send({ type: 'test.crash' } as EventObject);
+    const err = await expectCallError(inFlight, 'UNAVAILABLE');
+    assert.equal(err.retryable, true, 'the caller may retry');
+    // After the restart the fs actor answers again (blobs/has is not held by the wrapper).
+    let has: unknown;
+    for (let attempt = 0; attempt < 50 && has === undefined; attempt++) {
+      has = await client.call('blobs/has', { hash }, { deadlineMs: 5_000 }).catch(async (e: unknown) => {
+        assert.ok(e instanceof CallError && e.retryable, `only retryable errors while fs restarts, got ${String(e)}`);
+        await new Promise((r) => setTimeout(r, 100));
+        return undefined;
+      });
+    }
+    assert.deepEqual(has, { has: false });
+    assert.equal(node.root.system.get('tensor'), before, 'the tensor actor was not restarted');
+    const read = (await client.call('tensor/read', { handle: created.handle, encoding: 'json' })) as { data: number[] };
+    assert.deepEqual(read.data, [1, 2], 'its handle survived the fs crash');
+  } finally {
+    await client.close();
+    await node.stop();
+  }
+});
