@@ -31,8 +31,10 @@ export class RunGuard {
   /** Why the work should stop now, or null. */
   reason(): StopReason | null {
     if (this.sources.signals.some((s) => s.aborted)) return 'engine-stopped';
-    if (this.sources.port.settled) return 'abandoned';
+    // The deadline before the port: at the deadline the bus also settles the port, and "deadline"
+    // says more than "abandoned".
     if (this.now() >= this.sources.deadline) return 'deadline';
+    if (this.sources.port.settled) return 'abandoned';
     return null;
   }
 

@@ -98,6 +98,8 @@ export class TensorService {
   readonly #lifetime = new AbortController();
   readonly #inFlight = new Set<TensorRequestEvent>();
   #closedReason: string | null = null;
+  /** Graph ops executed on this engine so far (all runs). */
+  opsRun = 0;
 
   constructor(
     readonly engine: Engine,
@@ -128,7 +130,6 @@ export class TensorService {
     const signals = stop ? [this.#lifetime.signal, stop] : [this.#lifetime.signal];
     const guard = new RunGuard({ deadline: event.meta?.deadline ?? Infinity, port: event.replyTo, signals });
     try {
-      guard.check();
       const reply = await this.#answer(event, guard);
       safely(() => event.replyTo.reply(reply as never));
       return 'ok';
@@ -158,8 +159,8 @@ export class TensorService {
   }
 
   /** Snapshots (the inspector) show counts only. */
-  toJSON(): { backend: string; inFlight: number; handles: number; closed: boolean } {
-    return { backend: this.engine.backend.name, inFlight: this.#inFlight.size, handles: this.handles.size, closed: this.closed };
+  toJSON(): { backend: string; inFlight: number; handles: number; opsRun: number; closed: boolean } {
+    return { backend: this.engine.backend.name, inFlight: this.#inFlight.size, handles: this.handles.size, opsRun: this.opsRun, closed: this.closed };
   }
 
   #errorFor(err: unknown, what: string): BusError {
@@ -179,6 +180,9 @@ export class TensorService {
       payload = checked;
     }
     const owner = ownerOf(meta);
+    // Work whose deadline passed or whose requester left while it waited is not started (tensor.run
+    // checks inside, so that its record says so).
+    if (event.type !== 'tensor.run') guard.check();
     switch (event.type) {
       case 'tensor.create':
         return this.#create(owner, payload as TensorValue);
@@ -239,6 +243,7 @@ export class TensorService {
     let ops = 0;
     const made: Tensor[] = [];
     try {
+      guard.check();
       const sources = this.#sources(owner, input);
       plan = this.#plan(input, sources);
       const binary = input.encoding ? input.encoding === 'binary' : Object.values(input.inputs).some((v) => 'data' in v && v.data instanceof Uint8Array);
@@ -255,6 +260,7 @@ export class TensorService {
         made.push(out);
         env.set(node.out, out);
         ops++;
+        this.opsRun++;
         sinceSync += plan.costs[i]!;
         if (engine.backend.sync && sinceSync >= limits.syncCost) {
           sinceSync = 0;

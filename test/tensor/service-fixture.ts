@@ -22,6 +22,8 @@ export interface TensorFixture {
   root: AnyActorRef;
   /** Every tensor.run that ended, in order (the actor's onRunEnd). */
   runs: RunRecord[];
+  /** Resolves with the `n`th run record (0-based) once it exists. */
+  run(n: number): Promise<RunRecord>;
   /** The tensor actor running now (a new one after each restart). */
   actor(): TensorActorRef;
   /** Waits until a tensor actor is registered on the bus and ready; returns it. */
@@ -34,6 +36,11 @@ export async function startTensorService(input: Omit<TensorActorInput, 'events' 
   const catalogue = new OperationCatalogue({ bus });
   catalogue.register(tensorOperationDeclarations(), TENSOR_SYSTEM_ID);
   const runs: RunRecord[] = [];
+  const waiting: Array<{ n: number; resolve(r: RunRecord): void }> = [];
+  const recordRun = (r: RunRecord): void => {
+    runs.push(r);
+    for (const w of waiting.filter((x) => x.n < runs.length)) (waiting.splice(waiting.indexOf(w), 1), w.resolve(runs[w.n]!));
+  };
   const services = createSupervisor({
     id: 'services',
     strategy: 'one_for_one',
@@ -41,7 +48,7 @@ export async function startTensorService(input: Omit<TensorActorInput, 'events' 
       id: 'tensor',
       systemId: TENSOR_SYSTEM_ID,
       logic: tensorMachine,
-      input: { backend: 'js', ...input, events: bus, onRunEnd: (r: RunRecord) => void runs.push(r) } satisfies TensorActorInput,
+      input: { backend: 'js', ...input, events: bus, onRunEnd: recordRun } satisfies TensorActorInput,
       restart: 'permanent',
     }],
   });
@@ -57,6 +64,7 @@ export async function startTensorService(input: Omit<TensorActorInput, 'events' 
     catalogue,
     root,
     runs,
+    run: (n) => (n < runs.length ? Promise.resolve(runs[n]!) : new Promise((resolve) => waiting.push({ n, resolve }))),
     actor,
     async ready() {
       // The supervisor spawns (and registers on the bus) in the same step that changes its snapshot.
