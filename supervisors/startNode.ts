@@ -23,7 +23,8 @@ import { createNodeActorsOperation, createNodeInfoOperation, createServiceOperat
 import { peersMachine } from '../actors/peers/machine.ts';
 import { PEERS_SYSTEM_ID } from '../actors/peers/messages.ts';
 import { fsOperations } from '../actors/fs/operations.ts';
-import * as tensorOps from '../actors/tensor/operations.ts';
+import { tensorOperationDeclarations } from '../actors/tensor/operations.ts';
+import { TENSOR_SYSTEM_ID } from '../actors/tensor/messages.ts';
 import { DEFAULT_PROTOCOL_LIMITS, type SessionServices } from '../protocols/protocol.ts';
 import { builtinProtocols } from '../protocols/builtin.ts';
 import { createRemoteTransport } from '../protocols/call/remoteBus.ts';
@@ -146,13 +147,12 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
   ];
   const tensorBackend = options.tensor ?? 'auto';
   if (tensorBackend !== false) {
-    const declarations = (tensorOps as { tensorOperationDeclarations?: () => OperationSpec[] }).tensorOperationDeclarations;
-    if (declarations) operations.register(declarations(), 'tensor');
+    operations.register(tensorOperationDeclarations(), TENSOR_SYSTEM_ID);
     serviceChildren.push({
       id: 'tensor',
-      systemId: 'tensor',
+      systemId: TENSOR_SYSTEM_ID,
       logic: options.serviceLogic?.tensor ?? tensorMachine,
-      input: { backend: tensorBackend, events: bus, ...(declarations ? {} : { operations }) },
+      input: { backend: tensorBackend, events: bus },
       restart: 'permanent',
     });
   }
