@@ -4,7 +4,7 @@
 import { createServer as createTlsServer } from 'node:tls';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { QUICServer, events } from '@matrixai/quic';
 import type { QUICConnection } from '@matrixai/quic';
 import { makeCertificate } from './tlsIdentity.ts';
@@ -73,6 +73,10 @@ export interface Listener {
   setAlpns(alpns: string[]): void;
   /** Connections open now (both transports). */
   connectionCount(): number;
+  /** What counts against maxConnections now: TCP sockets (TLS handshakes included) and QUIC connections js-quic holds. */
+  liveConnections(): number;
+  /** The connection cap in force (limits.maxConnections, or the one derived from the open-file limit). */
+  maxConnections: number;
   /** Refuses new connections; open ones keep working. */
   stopAccepting(): Promise<void>;
   /** Closes every connection and both servers. */
@@ -115,23 +119,23 @@ export const FALLBACK_MAX_CONNECTIONS = 1_024;
 
 /**
  * The soft RLIMIT_NOFILE of this process from /proc/self/limits ("Max open files"), Infinity for
- * "unlimited", undefined where it cannot be read. Node raises the soft limit to the hard one at
+ * "unlimited", null where it cannot be read. Node raises the soft limit to the hard one at
  * start, so this is what the process really has.
  */
-export function openFileLimit(procLimits?: string): number | undefined {
+export function openFileLimit(procLimits?: string): number | null {
   let text = procLimits;
   if (text === undefined) {
     try {
       text = readFileSync('/proc/self/limits', 'utf8');
     } catch {
-      return undefined;
+      return null;
     }
   }
   const match = /^Max open files\s+(\S+)/m.exec(text);
-  if (match === null) return undefined;
+  if (match === null) return null;
   if (match[1] === 'unlimited') return Infinity;
   const soft = Number(match[1]);
-  return Number.isInteger(soft) && soft > 0 ? soft : undefined;
+  return Number.isInteger(soft) && soft > 0 ? soft : null;
 }
 
 /**
@@ -140,10 +144,34 @@ export function openFileLimit(procLimits?: string): number | undefined {
  * Each TCP connection holds a descriptor; refusing at this cap keeps accept() from failing with
  * EMFILE and the node's own files from failing to open.
  */
-export function defaultMaxConnections(softLimit: number | undefined = openFileLimit()): number {
-  if (softLimit === undefined) return FALLBACK_MAX_CONNECTIONS;
+export function defaultMaxConnections(softLimit: number | null = openFileLimit()): number {
+  if (softLimit === null) return FALLBACK_MAX_CONNECTIONS;
   const derived = Math.max(softLimit - FD_HEADROOM, Math.floor(softLimit / 2));
   return Math.max(1, Math.min(derived, MAX_DERIVED_CONNECTIONS));
+}
+
+/** How often the listener checks that the process can still open a descriptor (see watchDescriptors). */
+export const DESCRIPTOR_CHECK_MS = 1_000;
+
+/**
+ * Calls `onExhausted(code)` each time a check finds the process out of descriptors (EMFILE, or
+ * ENFILE for the whole system). accept() failing for want of descriptors is invisible to the
+ * program: libuv accepts and closes the waiting clients itself and reports nothing, so the
+ * listener would drop clients without a word. Opening /dev/null once a second is the cheapest
+ * way to notice. Returns the stop function; stops by itself where /dev/null cannot be opened.
+ */
+function watchDescriptors(onExhausted: (code: string) => void): () => void {
+  const timer = setInterval(() => {
+    try {
+      closeSync(openSync('/dev/null', 'r'));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EMFILE' || code === 'ENFILE') onExhausted(code);
+      else clearInterval(timer); // no /dev/null here: nothing to watch with
+    }
+  }, DESCRIPTOR_CHECK_MS);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /** A refused TLS client gets this long to take our close_notify before its socket is destroyed. */
@@ -317,8 +345,8 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
       }
     });
     server.on('error', (err: NodeJS.ErrnoException) => {
-      // accept() failing (EMFILE/ENFILE: out of descriptors) drops that one client; libuv keeps
-      // listening and accepts again once descriptors are free. Logged, rate-limited, never thrown.
+      // accept() failing drops that one client; the server keeps listening. (EMFILE rarely gets
+      // here: libuv handles it itself, see watchDescriptors.) Logged, rate-limited, never thrown.
       if (err.syscall === 'accept') {
         refusals.refused(REFUSAL.acceptFailed, { code: err.code ?? 'unknown', maxConnections },
           `cannot accept a TCP connection (${err.code ?? err.message}); that client was dropped`, 'error');
@@ -415,6 +443,8 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
 
   // ---- bind both on one port number ----
   const bound = await bindSamePort(opts.host, opts.port, makeTls, makeQuic);
+  const stopWatchingDescriptors = watchDescriptors((code) => refusals.refused(REFUSAL.acceptFailed, { code, maxConnections, tcp: rawTcpSockets.size },
+    `the process is out of file descriptors (${code}): new TCP clients are dropped until some close`, 'error'));
   const { tls, quic, port } = bound;
   logger.info({ address: formatAddress(opts.host, port), alpns, maxConnections }, 'listening on QUIC and TLS');
 
@@ -436,6 +466,7 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
       await quic.stop({ isApp: true, errorCode: QUIC_APP_CLOSE_CODE, reason: Buffer.from(text), force: true })
         .catch((err: Error) => logger.debug({ err: err.message }, 'quic server stop failed'));
       for (const socket of rawTcpSockets) socket.destroy();
+      stopWatchingDescriptors();
       for (const timer of handshakeDeadlines.values()) clearTimeout(timer);
       handshakeDeadlines.clear();
       refusals.close();
@@ -454,6 +485,8 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
       quic.updateConfig({ applicationProtos: alpns });
     },
     connectionCount: () => open.size,
+    liveConnections,
+    maxConnections,
     stopAccepting,
     close,
   };
