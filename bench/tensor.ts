@@ -1,11 +1,21 @@
-// Tensor engine benchmark: one run, one table, all on the same adapter and device.
+// Tensor engine benchmark: one run, two tables, all on the same adapter.
 //   npx tsx bench/tensor.ts [--short] [--peak-gflops N]
-// matmul GFLOP/s at 256/512/1024 for our tiled kernel, a naive one-thread-per-output WGSL kernel
-// and webgpu-torch (handed the same GPUDevice); elementwise GB/s; dispatch overhead per op when
-// batched into one command encoder vs flushed and awaited after every op.
+// Engine: matmul GFLOP/s at 256/512/1024 for our tiled kernel, a naive one-thread-per-output WGSL
+// kernel and webgpu-torch (handed the same GPUDevice); elementwise GB/s; dispatch overhead per op
+// when batched into one command encoder vs flushed and awaited after every op.
+// Service: tensor/run through the catalogue, the bus and the tensor actor vs the same graph on the
+// engine directly; and how long a long graph keeps the device busy after its deadline, stopped by
+// the service vs run to completion (what a deadline did before it stopped the work).
 import { globals } from 'webgpu';
+import { createActor, waitFor } from 'xstate';
 import { createEngine, type Engine, type Tensor } from '../actors/tensor/index.ts';
 import type { WebGpuBackend } from '../actors/tensor/backend/webgpu.ts';
+import { createBus } from '../bus/bus.ts';
+import { OperationCatalogue } from '../operations/catalogue.ts';
+import { tensorMachine } from '../actors/tensor/machine.ts';
+import { tensorOperationDeclarations } from '../actors/tensor/operations.ts';
+import { TENSOR_SYSTEM_ID } from '../actors/tensor/messages.ts';
+import type { RunRecord } from '../actors/tensor/service.ts';
 
 const args = process.argv.slice(2);
 const short = args.includes('--short');
@@ -165,16 +175,99 @@ async function main(): Promise<void> {
     x.free();
   }
 
-  const header = ['benchmark', 'alknet (ours)', 'naive WGSL', `webgpu-torch`, 'ours vs naive'];
+  printTable(['benchmark', 'alknet (ours)', 'naive WGSL', `webgpu-torch`, 'ours vs naive'], rows);
+  if (torchNote) console.log(torchNote.trim());
+  engine.destroy();
+  delete (globalThis as { navigator?: unknown }).navigator;
+}
+
+function printTable(header: string[], rows: string[][]): void {
   const table = [header, ...rows];
   const widths = header.map((_, i) => Math.max(...table.map((r) => (r[i] ?? '').length)));
   for (const [i, r] of table.entries()) {
     console.log(`| ${r.map((c, j) => c.padEnd(widths[j]!)).join(' | ')} |`);
     if (i === 0) console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
   }
-  if (torchNote) console.log(torchNote.trim());
-  engine.destroy();
-  delete (globalThis as { navigator?: unknown }).navigator;
+}
+
+/** A chain of `ops` matmuls of size×size (the shape of issue #16's long graph). */
+function matmulChain(ops: number, size: number) {
+  const data = Array.from({ length: size * size }, (_, i) => (i % (size + 1) === 0 ? 1 : 0));
+  return {
+    inputs: { x: { shape: [size, size], dtype: 'f32' as const, data }, w: { shape: [size, size], dtype: 'f32' as const, data } },
+    graph: Array.from({ length: ops }, (_, i) => ({ op: 'matmul', args: [i === 0 ? 'x' : `y${i - 1}`, 'w'], out: `y${i}` })),
+    outputs: [`y${ops - 1}`],
+  };
+}
+
+async function serviceBench(): Promise<void> {
+  const bus = createBus({ logger: { warn() {} } });
+  const catalogue = new OperationCatalogue({ bus });
+  catalogue.register(tensorOperationDeclarations(), TENSOR_SYSTEM_ID);
+  let ended: ((r: RunRecord) => void) | null = null;
+  // No cost budget here: the second row runs a graph the default budget would refuse up front.
+  const actor = createActor(tensorMachine, { input: { backend: 'webgpu', limits: { maxCost: Infinity }, onRunEnd: (r) => ended?.(r) } });
+  actor.start();
+  bus.register(TENSOR_SYSTEM_ID, actor);
+  const engine = (await waitFor(actor, (s) => s.matches('ready'), { timeout: 60_000 })).context.engine!;
+  const caller = { nodeId: null, scopes: new Set(['tensor']) };
+  const rows: string[][] = [];
+
+  // Per-op cost of the message path (catalogue, bus, actor, planning, a yield and checks per op).
+  {
+    const ops = short ? 32 : 128;
+    const input = {
+      inputs: { x: { shape: [64, 64], dtype: 'f32' as const, data: new Array<number>(64 * 64).fill(1) } },
+      graph: Array.from({ length: ops }, (_, i) => ({ op: 'add', args: [i === 0 ? 'x' : `h${i - 1}`], attrs: { other: 1 }, out: `h${i}` })),
+      outputs: [`h${ops - 1}`],
+    };
+    const reps = short ? 3 : 10;
+    const viaService = await timed(reps, async () => void (await catalogue.invoke('tensor/run', input, caller)), async () => {});
+    const x = input.inputs.x;
+    const direct = await timed(reps, async () => {
+      const t = engine.tensor(x.data, { shape: x.shape });
+      const y = engine.tidy(() => {
+        let h: Tensor = t;
+        for (let i = 0; i < ops; i++) h = h.add(1);
+        return h;
+      });
+      await y.toArray();
+      [t, y].forEach((v) => v.free());
+    }, async () => {});
+    rows.push([`tensor/run, ${ops} small ops`, `${fmt((viaService / ops) * 1e6)} µs/op`, `${fmt((direct / ops) * 1e6)} µs/op`, `${fmt(viaService / direct, 2)}×`]);
+  }
+
+  // Work left running after the deadline: the service stops between kernels; before, the graph ran on.
+  {
+    const size = short ? 512 : 1024;
+    const ops = 25;
+    const deadlineMs = 300;
+    const input = matmulChain(ops, size);
+    const record = new Promise<RunRecord>((resolve) => (ended = resolve));
+    const deadline = performance.now() + deadlineMs;
+    await catalogue.invoke('tensor/run', input, caller, { deadlineMs }).catch(() => {});
+    const stopped = await record;
+    const pastDeadline = performance.now() - deadline;
+    ended = null;
+    const gpu = engine.backend as WebGpuBackend;
+    const a = engine.tensor(input.inputs.x.data, { shape: [size, size] });
+    const t0 = performance.now();
+    const y = engine.tidy(() => {
+      let h: Tensor = a;
+      for (let i = 0; i < ops; i++) h = h.matmul(a);
+      return h;
+    });
+    await gpu.sync();
+    const whole = performance.now() - t0;
+    [a, y].forEach((v) => v.free());
+    rows.push([`${ops} matmuls ${size}³, deadline ${deadlineMs} ms`, `busy ${fmt(Math.max(0, pastDeadline), 0)} ms past it (${stopped.ops}/${ops} ops)`,
+      `busy ${fmt(Math.max(0, whole - deadlineMs), 0)} ms past it (${ops}/${ops} ops)`, `${fmt(Math.max(0, whole - deadlineMs) / Math.max(1, pastDeadline))}× sooner free`]);
+  }
+
+  printTable(['service', 'through the tensor actor', 'engine directly / run to the end', 'ratio'], rows);
+  actor.send({ type: 'STOP' });
+  bus.close();
 }
 
 await main();
+await serviceBench();

@@ -85,6 +85,12 @@ function invalid(err: unknown): BusError {
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/**
+ * Work between two turns of the event loop: well under a millisecond of JS kernels, so a run stays
+ * responsive to aborts and lets other requests in, while a graph of tiny ops does not pay a turn each.
+ */
+const YIELD_COST = 2 ** 18;
+
 type Source = { handle: Tensor } | { value: { shape: number[]; dtype: DType; data: HostArray } };
 
 interface Plan {
@@ -254,6 +260,7 @@ export class TensorService {
         env.set(name, t);
       }
       let sinceSync = 0;
+      let sinceYield = 0;
       for (const [i, node] of graph.entries()) {
         guard.check();
         const out = this.#step(node.op, node.args.map((a) => env.get(a)!), node.attrs ?? {}, guard);
@@ -262,10 +269,13 @@ export class TensorService {
         ops++;
         this.opsRun++;
         sinceSync += plan.costs[i]!;
+        sinceYield += plan.costs[i]!;
         if (engine.backend.sync && sinceSync >= limits.syncCost) {
-          sinceSync = 0;
+          sinceSync = sinceYield = 0;
           await engine.backend.sync();
-        } else {
+        } else if (sinceYield >= YIELD_COST) {
+          // A turn of the event loop, so that timers (the deadline), aborts and other requests get in.
+          sinceYield = 0;
           await nextTurn();
         }
       }
