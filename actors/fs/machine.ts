@@ -1,22 +1,34 @@
-// The fs actor: opening → ready (→ error, so its supervisor restarts it). It owns one BlobStore and
-// serves the fs.* bus messages: each request runs as a spawned promise actor that answers through
-// event.replyTo exactly once, so slow disk work never blocks the mailbox. At most `maxInFlight`
-// requests run at once; more are answered BUSY. Requests that arrive while the store opens wait
-// (bounded), and are failed UNAVAILABLE if opening fails.
+// The fs actor: opening → ready (→ error, so its supervisor restarts it) → closing → stopped. It is
+// the only owner of its BlobStore and serves the fs.* bus messages: each request runs as a spawned
+// promise actor that answers through event.replyTo exactly once, so slow disk work never blocks the
+// mailbox. At most `maxInFlight` requests run at once; more are answered BUSY. Requests that arrive
+// while the store opens wait (bounded), and are failed UNAVAILABLE if opening fails. Operations of
+// the node's catalogue (blobs/*) arrive here as plain local requests (actors/fs/operations.ts).
+import fs from 'node:fs';
+import path from 'node:path';
 import { assign, fromCallback, fromPromise, setup, type ActorRefFrom, type AnyActorRef } from 'xstate';
 import { validate } from '../../bus/catalogue.ts';
 import { BusError } from '../../bus/errors.ts';
 import { failWith, type BusRequestEvent } from '../../bus/events.ts';
 import { MAX_FS_BYTES, MAX_LIST, isFsMessageType, type FsMessageType } from './messages.ts';
-import { BlobStore } from './store.ts';
+import { BlobStore, defaultTag } from './store.ts';
+import { BlobStoreError, asStoreError } from './errors.ts';
 import type { ByteRange } from './hash/bao.ts';
-import { fsOperations } from './operations.ts';
-import type { OperationSpec } from '../../operations/catalogue.ts';
 
 export type FsRequestEvent = BusRequestEvent<FsMessageType>;
 
-/** Messages another node may send: a blob is readable by whoever names its hash (DESIGN.md). Never fs.store. */
-const REMOTE_ALLOWED: ReadonlySet<FsMessageType> = new Set(['fs.stat', 'fs.has', 'fs.missingRanges', 'fs.readBytes']);
+/**
+ * Messages another node may send: a blob is readable by whoever names its hash (DESIGN.md). Writes,
+ * partial blobs and adds from a local path are for this node's own code only.
+ */
+const REMOTE_ALLOWED: ReadonlySet<FsMessageType> = new Set([
+  'fs.stat', 'fs.has', 'fs.missingRanges', 'fs.readBytes', 'fs.readSlice', 'fs.isCollection', 'fs.readCollection',
+]);
+
+/** Where the actor publishes fs.addProgress events (a Bus fits). */
+export interface FsEvents {
+  publish(type: 'fs.addProgress', payload: { progressId: string; bytes: number }): void;
+}
 
 export interface FsInput {
   home: string;
@@ -26,13 +38,10 @@ export interface FsInput {
   maxPending?: number;
   /** Our own node id: a request from it is local, not remote. */
   nodeId?: string;
-  /** The node's operation registry: the blobs/* operations are registered while the store is open. */
-  operations?: OperationRegistrar;
-}
-
-/** What the fs actor needs of the call registry (protocols/call/registry.ts fits). */
-export interface OperationRegistrar {
-  register(specs: OperationSpec[], owner?: string): () => void;
+  /** Hash worker threads of the store (default: BlobStore's). */
+  hashWorkers?: number;
+  /** Where fs.addPath reports progress; without it, no progress events. */
+  events?: FsEvents;
 }
 
 /** A request parked while the store opens: snapshots show its type and id, never its payload. */
@@ -61,7 +70,8 @@ export interface FsContext {
   maxPending: number;
   served: number;
   lastError: string | null;
-  operations: OperationRegistrar | undefined;
+  hashWorkers: number | undefined;
+  events: FsEvents | undefined;
 }
 
 type InternalEvent = { type: 'fs.served' };
@@ -80,11 +90,32 @@ function isRemote(event: FsRequestEvent, nodeId: string | undefined): boolean {
   return typeof from === 'object' && from !== null && from.node !== nodeId;
 }
 
+/** A local path given to fs.addPath: a file (tagged with its name by default) or a folder (a collection). */
+async function addPath(store: BlobStore, p: Record<string, unknown>, events: FsEvents | undefined): Promise<unknown> {
+  const file = p.path as string;
+  if (!path.isAbsolute(file)) throw new BlobStoreError('INVALID_INPUT', 'fs.addPath needs an absolute path');
+  const st = fs.statSync(file, { throwIfNoEntry: false });
+  if (!st) throw new BlobStoreError('NOT_FOUND', 'no such file or folder');
+  const progressId = p.progressId as string | undefined;
+  const onProgress = progressId !== undefined && events ? (bytes: number) => events.publish('fs.addProgress', { progressId, bytes }) : undefined;
+  const tag = p.tag as string | undefined;
+  if (st.isDirectory()) {
+    const r = await store.addDirectory(file, { tag, onProgress });
+    return {
+      hash: r.hash, size: r.size, collection: true, files: r.entries.length, links: r.links.length, dirs: r.dirs.length,
+      skipped: r.skipped, skippedCount: r.skippedCount,
+    };
+  }
+  if (!st.isFile()) throw new BlobStoreError('INVALID_INPUT', 'not a regular file or folder');
+  const r = await store.add(file, { tag: tag ?? defaultTag(file), onProgress });
+  return { hash: r.hash, size: r.size, collection: false, files: 1, links: 0, dirs: 0, skipped: [], skippedCount: 0 };
+}
+
 /**
  * Runs one fs.* request against the store and returns the reply payload. Throws BusError (or a
  * BlobStoreError, which is one) for anything the caller should see.
  */
-export async function handleFsRequest(store: BlobStore, type: FsMessageType, payload: unknown): Promise<unknown> {
+export async function handleFsRequest(store: BlobStore, type: FsMessageType, payload: unknown, events?: FsEvents): Promise<unknown> {
   const checked = validate(type, 'request', payload);
   if (checked instanceof BusError) throw checked;
   const p = checked as Record<string, unknown>;
@@ -115,39 +146,57 @@ export async function handleFsRequest(store: BlobStore, type: FsMessageType, pay
       return store.add(p.bytes as Uint8Array, { tag: p.tag as string | undefined });
     case 'fs.readBytes':
       return { bytes: await store.getBytes(p.hash as string, { ranges: p.ranges as ByteRange[] | undefined, maxBytes: MAX_FS_BYTES }) };
-    case 'fs.store':
-      // Local only: REMOTE_ALLOWED leaves it out, so a request from another node is FORBIDDEN.
-      return { store };
+    case 'fs.readSlice':
+      return store.readSlice(p.hash as string, p.ranges as ByteRange[] | undefined, p.fromGroup as number | undefined, p.maxBytes as number | undefined);
+    case 'fs.beginPartial':
+      return store.beginPartial(p.hash as string, p.size as number);
+    case 'fs.writeGroups':
+      return store.writeGroups(p.hash as string, p.firstGroup as number, p.data as Uint8Array[], p.cvs as Uint8Array | undefined, { sync: p.sync as boolean | undefined });
+    case 'fs.isCollection':
+      return { collection: await store.isCollection(p.hash as string) };
+    case 'fs.readCollection':
+      return store.readCollection(p.hash as string);
+    case 'fs.addPath':
+      return addPath(store, p, events);
   }
 }
 
-const serveRequest = fromPromise<void, { store: BlobStore; event: FsRequestEvent; parent: AnyActorRef }>(async ({ input }) => {
-  const { store, event, parent } = input;
+const serveRequest = fromPromise<void, { store: BlobStore; event: FsRequestEvent; parent: AnyActorRef; events: FsEvents | undefined }>(async ({ input }) => {
+  const { store, event, parent, events } = input;
   try {
     if (event.meta?.deadline !== undefined && Date.now() > event.meta.deadline) {
       safely(() => event.replyTo.fail('TIMEOUT', `${event.type}: the deadline passed before the fs actor served it`));
       return;
     }
-    const result = await handleFsRequest(store, event.type, event.payload);
+    const result = await handleFsRequest(store, event.type, event.payload, events);
     safely(() => event.replyTo.reply(result as never));
   } catch (err) {
-    safely(() => failWith(event, err));
+    // Out of descriptors is UNAVAILABLE (retry later), whichever call ran into it.
+    safely(() => failWith(event, asStoreError(err)));
   } finally {
     parent.send({ type: 'fs.served' });
   }
 });
 
-const openStore = fromPromise<BlobStore, { home: string }>(({ input }) => BlobStore.open(input.home));
+const openStore = fromPromise<BlobStore, { home: string; hashWorkers: number | undefined }>(async ({ input, signal }) => {
+  const store = await BlobStore.open(input.home, input.hashWorkers === undefined ? {} : { hashWorkers: input.hashWorkers });
+  // Stopped while it opened: nobody will close it otherwise.
+  if (signal.aborted) {
+    await store.close();
+    throw new Error('fs: stopped while the store was opening');
+  }
+  return store;
+});
 
-/** Closes the store when the actor leaves `ready` (stop, restart). */
+/** The graceful stop: the store closes (pending group bits synced, index closed) before `stopped`. */
+const closeStore = fromPromise<void, { store: BlobStore | undefined }>(async ({ input }) => {
+  await input.store?.close();
+});
+
+/** Closes the store when the actor is stopped from outside while `ready` (no graceful shutdown). */
 const storeCloser = fromCallback<{ type: string }, { store: BlobStore }>(({ input }) => () => {
   void input.store.close();
 });
-
-/** Registers the blobs/* operations while the store is open; they leave the registry with it. */
-const operationsRegistration = fromCallback<{ type: string }, { store: BlobStore; operations?: OperationRegistrar }>(({ input }) =>
-  input.operations ? input.operations.register(fsOperations(input.store), 'fs') : undefined,
-);
 
 export const fsMachine = setup({
   types: {
@@ -155,7 +204,7 @@ export const fsMachine = setup({
     input: {} as FsInput,
     events: {} as FsEvent,
   },
-  actors: { openStore, serveRequest, storeCloser, operationsRegistration },
+  actors: { openStore, closeStore, serveRequest, storeCloser },
   guards: {
     isFsRequest: ({ event }) => isFsMessageType(event.type),
     forbiddenRemote: ({ context, event }) =>
@@ -168,6 +217,10 @@ export const fsMachine = setup({
     rejectForbidden: ({ event }) => {
       if (!('replyTo' in event)) return;
       safely(() => event.replyTo.fail('FORBIDDEN', `${event.type} is not served to other nodes`));
+    },
+    rejectClosing: ({ event }) => {
+      const port = (event as { replyTo?: { fail?: unknown } }).replyTo;
+      if (port && typeof port.fail === 'function') safely(() => (event as FsRequestEvent).replyTo.fail('UNAVAILABLE', 'fs: the blob store is closing'));
     },
     rejectBusy: ({ event }) => {
       if (!('replyTo' in event)) return;
@@ -182,12 +235,12 @@ export const fsMachine = setup({
     }),
     serve: assign(({ context, event, self, spawn }) => {
       if (!('replyTo' in event) || !context.store) return {};
-      spawn('serveRequest', { input: { store: context.store.store, event, parent: self } });
+      spawn('serveRequest', { input: { store: context.store.store, event, parent: self, events: context.events } });
       return { inFlight: context.inFlight + 1 };
     }),
     servePending: assign(({ context, self, spawn }) => {
       if (!context.store) return {};
-      for (const q of context.pending) spawn('serveRequest', { input: { store: context.store.store, event: q.event, parent: self } });
+      for (const q of context.pending) spawn('serveRequest', { input: { store: context.store.store, event: q.event, parent: self, events: context.events } });
       return { inFlight: context.inFlight + context.pending.length, pending: [] };
     }),
     served: assign({ inFlight: ({ context }) => Math.max(0, context.inFlight - 1), served: ({ context }) => context.served + 1 }),
@@ -211,17 +264,31 @@ export const fsMachine = setup({
     maxPending: input.maxPending ?? 256,
     served: 0,
     lastError: null,
-    operations: input.operations,
+    hashWorkers: input.hashWorkers,
+    events: input.events,
   }),
   initial: 'opening',
-  // The supervisor's graceful stop: the store closes with the `ready` state's closer.
+  // The supervisor's graceful stop: the store is closed (awaited) in `closing`, then `stopped`.
   on: { shutdown: '.stopped' },
   states: {
     stopped: { type: 'final' },
+    closing: {
+      invoke: {
+        src: 'closeStore',
+        input: ({ context }) => ({ store: context.store?.store }),
+        onDone: { target: 'stopped', actions: assign({ store: null }) },
+        onError: { target: 'stopped', actions: assign({ store: null }) },
+      },
+      on: {
+        shutdown: {},
+        'fs.served': { actions: 'served' },
+        '*': { actions: 'rejectClosing' },
+      },
+    },
     opening: {
       invoke: {
         src: 'openStore',
-        input: ({ context }) => ({ home: context.home }),
+        input: ({ context }) => ({ home: context.home, hashWorkers: context.hashWorkers }),
         onDone: { target: 'ready', actions: assign({ store: ({ event }) => new StoreRef(event.output) }) },
         onError: {
           target: 'failed',
@@ -240,13 +307,10 @@ export const fsMachine = setup({
     },
     ready: {
       entry: 'servePending',
-      invoke: [
-        { src: 'storeCloser', input: ({ context }) => ({ store: context.store!.store }) },
-        { src: 'operationsRegistration', input: ({ context }) => ({ store: context.store!.store, operations: context.operations }) },
-      ],
+      invoke: { src: 'storeCloser', input: ({ context }) => ({ store: context.store!.store }) },
       on: {
         'fs.served': { actions: 'served' },
-        shutdown: '#fs.stopped',
+        shutdown: '#fs.closing',
         '*': [
           { guard: 'forbiddenRemote', actions: 'rejectForbidden' },
           { guard: 'full', actions: 'rejectBusy' },

@@ -2,13 +2,19 @@
 // verifying every 16 KiB group before it is written. A provider that sends a bad group is dropped at
 // that group with an error naming its node id; what was verified stays, and the next provider is
 // asked only for the missing ranges (the same resume works across runs: the partial blob persists).
-import path from 'node:path';
+// The store is reached by message only (the fs actor's fs.* requests on the bus): the slice is
+// verified here with the bao decoder, and each run of verified groups (~1 MiB, views of the socket's
+// pieces: no copy in one process) goes to the actor as fs.writeGroups, up to 4 at once.
 import { BusError, type ErrorCode } from '../../bus/errors.ts';
+import type { Bus } from '../../bus/bus.ts';
+import { FS_SYSTEM_ID } from '../../actors/fs/messages.ts';
 import { BaoDecoder, BaoVerifyError } from '../../actors/fs/hash/bao.ts';
-import type { ByteRange } from '../../actors/fs/hash/bao.ts';
-import { BlobStore, BlobStoreError, checkHash } from '../../actors/fs/store.ts';
+import type { ByteRange, VerifiedGroup } from '../../actors/fs/hash/bao.ts';
+import { PipelinedVerifier } from '../../actors/fs/hash/bao-verify.ts';
+import { Blake3Pool, defaultHashWorkers } from '../../actors/fs/hash/blake3-pool.ts';
+import { verifySlice, type GroupRun } from '../../actors/fs/hash/slice-runs.ts';
 import { BlobsClient, ProviderRefusal, type BlobsClientOptions } from './client.ts';
-import { BlobsWireError, CHUNK_GROUP_LOG, firstRanges, sliceLength } from './wire.ts';
+import { BlobsWireError, CHUNK_GROUP_LOG, GROUP_LEN, firstRanges, sliceLength } from './wire.ts';
 
 export interface FetchProgress {
   /** The blob being fetched now. */
@@ -24,10 +30,13 @@ export interface FetchProgress {
 }
 
 export interface FetchOptions extends BlobsClientOptions {
-  /** The node home whose store receives the blob (opened and closed here)… */
-  home?: string;
-  /** …or an open store (left open). */
-  store?: BlobStore;
+  /**
+   * The bus of the fs actor that receives the blob: a node's, or a process's own (startLocalFs in
+   * actors/fs/local.ts, as `alknet blob get` does).
+   */
+  bus: Pick<Bus, 'request'>;
+  /** Worker threads that hash received groups (default: ALKNET_HASH_WORKERS, else 1 from 4 cores, else 0). */
+  hashWorkers?: number;
   onProgress?: (progress: FetchProgress) => void;
   /** Fetch a collection's children too (default true). */
   children?: boolean;
@@ -64,26 +73,52 @@ class ProviderFault extends Error {
 const SIZE_PROBE: ByteRange[] = [{ start: Number.MAX_SAFE_INTEGER, len: 0 }];
 const PROBE_LIMIT = sliceLength(Number.MAX_SAFE_INTEGER, SIZE_PROBE);
 
+/** Deadline of one request to the fs actor (a sync at 32 MiB may take a while on a slow disk). */
+const FS_DEADLINE_MS = 60_000;
+/** Runs of verified groups sent to the fs actor at once. */
+const WRITES_IN_FLIGHT = 4;
+/** Content bytes per run (one fs.writeGroups). */
+const RUN_BYTES = 1024 * 1024;
+
 interface Fetcher {
-  store: BlobStore;
+  bus: Pick<Bus, 'request'>;
   providers: string[];
   clients: Map<string, BlobsClient>;
   /** Providers that misbehaved: not asked again in this fetch. */
   dropped: Set<string>;
   opts: FetchOptions;
+  pool: Blake3Pool | undefined;
   received: number;
   done: number;
   total: number;
+}
+
+type Stat = { size: number; complete: boolean; groups: number; verifiedGroups: number };
+
+const FS = { deadlineMs: FS_DEADLINE_MS };
+
+async function statOf(f: Fetcher, hash: string): Promise<Stat | undefined> {
+  try {
+    return await f.bus.request(FS_SYSTEM_ID, 'fs.stat', { hash }, FS);
+  } catch (err) {
+    if (err instanceof BusError && err.code === 'NOT_FOUND') return undefined;
+    throw err;
+  }
+}
+
+async function has(f: Fetcher, hash: string): Promise<boolean> {
+  return (await f.bus.request(FS_SYSTEM_ID, 'fs.has', { hash }, FS)).has;
+}
+
+async function missingRanges(f: Fetcher, hash: string): Promise<ByteRange[]> {
+  return (await f.bus.request(FS_SYSTEM_ID, 'fs.missingRanges', { hash }, FS)).ranges;
 }
 
 async function clientFor(f: Fetcher, address: string): Promise<BlobsClient> {
   let client = f.clients.get(address);
   if (!client) {
     try {
-      client = await BlobsClient.connect(address, {
-        ...f.opts,
-        knownNodesPath: f.opts.knownNodesPath ?? (f.opts.home ? path.join(f.opts.home, 'known_nodes') : undefined),
-      });
+      client = await BlobsClient.connect(address, f.opts);
     } catch (err) {
       throw new ProviderFault(address, `could not connect: ${(err as Error).message}`, 'UNAVAILABLE');
     }
@@ -100,8 +135,8 @@ async function dropClient(f: Fetcher, address: string, reason: string): Promise<
 }
 
 /**
- * Counts bytes and reports progress while the store consumes the slice: a plain iterator over the
- * body (one `then` per piece), not another async generator layer.
+ * Counts bytes and reports progress while the slice is verified: a plain iterator over the body
+ * (one `then` per piece), not another async generator layer.
  */
 function counted(f: Fetcher, body: AsyncIterator<Uint8Array>, hash: string, size: number, base: number, provider: string): AsyncIterableIterator<Uint8Array> {
   let got = 0;
@@ -124,71 +159,94 @@ function counted(f: Fetcher, body: AsyncIterator<Uint8Array>, hash: string, size
   return iterator;
 }
 
-function verifiedBytes(store: BlobStore, hash: string, size: number): number {
-  const missing = store.missingRanges(hash).reduce((n, r) => n + r.len, 0);
-  return size - missing;
+/**
+ * Hands runs of verified groups to the fs actor (fs.writeGroups), up to WRITES_IN_FLIGHT at once so
+ * verifying the next run overlaps writing this one; `finish` waits for them and asks for the sync
+ * that makes them durable and sets their bits.
+ */
+class GroupSender {
+  readonly #inFlight: Promise<unknown>[] = [];
+  #failure: { error: unknown } | undefined;
+  constructor(private readonly f: Fetcher, private readonly hash: string) {}
+
+  async send(run: GroupRun): Promise<void> {
+    if (this.#failure) throw this.#failure.error;
+    while (this.#inFlight.length >= WRITES_IN_FLIGHT) await this.#inFlight.shift();
+    const writing = this.f.bus.request(FS_SYSTEM_ID, 'fs.writeGroups', {
+      hash: this.hash, firstGroup: run.firstGroup, data: run.data, ...(run.cvs ? { cvs: run.cvs } : {}),
+    }, FS);
+    writing.catch((error: unknown) => {
+      this.#failure ??= { error };
+    });
+    this.#inFlight.push(writing.catch(() => undefined));
+  }
+
+  /** Every run sent is written, synced and marked; resolves with the blob's progress after it. */
+  async finish(): Promise<Stat> {
+    await Promise.all(this.#inFlight);
+    const stat = await this.f.bus.request(FS_SYSTEM_ID, 'fs.writeGroups', { hash: this.hash, firstGroup: 0, data: [], sync: true }, FS);
+    if (this.#failure) throw this.#failure.error;
+    return stat;
+  }
+}
+
+/** Verifies the size proof (the last group) in memory; then the partial blob is begun and the group stored. */
+async function proveSize(f: Fetcher, hash: string, client: BlobsClient, bad: (message: string) => ProviderFault): Promise<void> {
+  const probe = await client.request(hash, SIZE_PROBE);
+  if (probe.len > PROBE_LIMIT) throw bad(`a ${probe.len}-byte size proof is too long`);
+  const maxSize = f.opts.maxSize ?? Number.MAX_SAFE_INTEGER;
+  if (probe.size > maxSize) throw new ProviderFault(client.address, `blob ${hash} is ${probe.size} bytes, over the ${maxSize}-byte limit`, 'INVALID_INPUT');
+  const bytes = new Uint8Array(probe.len);
+  let at = 0;
+  for await (const piece of probe.body) {
+    bytes.set(piece, at);
+    at += piece.length;
+  }
+  f.received += at;
+  const decoder = new BaoDecoder(Buffer.from(hash, 'hex'), probe.size, { chunkGroupLog: CHUNK_GROUP_LOG, ranges: SIZE_PROBE });
+  const groups: VerifiedGroup[] = [];
+  try {
+    for (const group of decoder.write(bytes)) groups.push(group);
+    decoder.finish();
+  } catch (err) {
+    if (err instanceof BaoVerifyError) throw bad(err.message);
+    throw err;
+  }
+  await f.bus.request(FS_SYSTEM_ID, 'fs.beginPartial', { hash, size: probe.size }, FS);
+  for (const g of groups) {
+    await f.bus.request(FS_SYSTEM_ID, 'fs.writeGroups', { hash, firstGroup: g.group, data: [g.data], ...(g.cv ? { cvs: g.cv } : {}), sync: true }, FS);
+  }
 }
 
 /** Brings one blob to complete from one provider, resuming whatever is already stored. */
 async function fetchFrom(f: Fetcher, hash: string, client: BlobsClient): Promise<void> {
   const who = client.nodeId;
   const bad = (message: string): ProviderFault => new ProviderFault(client.address, `provider ${who} sent bad data: ${message}`);
-  const store = f.store;
-  if (!exists(store, hash)) {
-    // The size a provider claims is only trusted once a slice with the last group verifies it.
-    const probe = await client.request(hash, SIZE_PROBE);
-    if (probe.len > PROBE_LIMIT) throw bad(`a ${probe.len}-byte size proof is too long`);
-    const maxSize = f.opts.maxSize ?? Number.MAX_SAFE_INTEGER;
-    if (probe.size > maxSize) throw new ProviderFault(client.address, `blob ${hash} is ${probe.size} bytes, over the ${maxSize}-byte limit`, 'INVALID_INPUT');
-    const bytes = new Uint8Array(probe.len);
-    let at = 0;
-    for await (const piece of probe.body) {
-      bytes.set(piece, at);
-      at += piece.length;
-    }
-    f.received += at;
-    const decoder = new BaoDecoder(Buffer.from(hash, 'hex'), probe.size, { chunkGroupLog: CHUNK_GROUP_LOG, ranges: SIZE_PROBE });
-    try {
-      for (const _ of decoder.write(bytes)) void _;
-      decoder.finish();
-    } catch (err) {
-      if (err instanceof BaoVerifyError) throw bad(err.message);
-      throw err;
-    }
-    await store.beginPartial(hash, probe.size);
-    await store.writeEncoded(hash, SIZE_PROBE, bytes);
-  }
+  // The size a provider claims is only trusted once a slice with the last group verifies it.
+  if (!(await statOf(f, hash))) await proveSize(f, hash, client, bad);
   for (let round = 0; ; round++) {
-    const stat = store.stat(hash);
+    const stat = (await statOf(f, hash))!;
     if (stat.complete) return;
-    const missing = firstRanges(store.missingRanges(hash));
-    const before = stat.verifiedGroups;
-    const base = verifiedBytes(store, hash, stat.size);
+    const allMissing = await missingRanges(f, hash);
+    const missing = firstRanges(allMissing);
+    const base = stat.size - allMissing.reduce((n, r) => n + r.len, 0);
     const reply = await client.request(hash, missing);
     if (reply.size !== stat.size) {
       // Drain nothing: the client is dropped, its framing is not trusted any more.
       throw bad(`it says the blob is ${reply.size} bytes; its size proof said ${stat.size}`);
     }
-    try {
-      await store.writeEncoded(hash, missing, counted(f, reply.body, hash, stat.size, base, who));
-    } catch (err) {
-      if (err instanceof BlobStoreError && err.code === 'INVALID_INPUT') throw bad(err.message);
-      if (err instanceof BlobsWireError) throw new ProviderFault(client.address, `provider ${who} stopped sending: ${err.message}`, 'UNAVAILABLE');
-      throw err;
-    }
-    const after = store.stat(hash);
-    if (!after.complete && after.verifiedGroups === before) throw bad('a slice added no group');
+    const decoder = new BaoDecoder(Buffer.from(hash, 'hex'), stat.size, { chunkGroupLog: CHUNK_GROUP_LOG, ranges: missing });
+    const sender = new GroupSender(f, hash);
+    const failure = await verifySlice(new PipelinedVerifier(decoder, f.pool), counted(f, reply.body, hash, stat.size, base, who), (run) => sender.send(run), {
+      runBytes: RUN_BYTES, groupLen: GROUP_LEN,
+    });
+    // What verified is kept whatever happened after it: written, synced, marked.
+    const after = await sender.finish();
+    if (failure instanceof BaoVerifyError) throw bad(failure.message);
+    if (failure instanceof BlobsWireError) throw new ProviderFault(client.address, `provider ${who} stopped sending: ${failure.message}`, 'UNAVAILABLE');
+    if (failure) throw failure;
+    if (!after.complete && after.verifiedGroups === stat.verifiedGroups) throw bad('a slice added no group');
     if (round > 1_000_000) throw bad('too many rounds');
-  }
-}
-
-function exists(store: BlobStore, hash: string): boolean {
-  try {
-    store.stat(hash);
-    return true;
-  } catch (err) {
-    if (err instanceof BlobStoreError && err.code === 'NOT_FOUND') return false;
-    throw err;
   }
 }
 
@@ -197,7 +255,7 @@ async function fetchOne(f: Fetcher, hash: string): Promise<number> {
   const attempts: string[] = [];
   let allNotFound = true;
   for (const address of f.providers) {
-    if (f.store.has(hash)) break;
+    if (await has(f, hash)) break;
     if (f.dropped.has(address)) continue;
     try {
       const client = await clientFor(f, address);
@@ -208,62 +266,64 @@ async function fetchOne(f: Fetcher, hash: string): Promise<number> {
         if (err.code !== 'NOT_FOUND') allNotFound = false;
         continue;
       }
+      // The local store failing is not the provider's fault: stop here with its error.
+      if (err instanceof BusError) throw new BlobFetchError(err.code, `blob ${hash}: the local store failed: ${err.message}`, attempts);
       allNotFound = false;
       const message = err instanceof ProviderFault ? err.message : `provider at ${address} failed: ${(err as Error).message}`;
       attempts.push(message);
       await dropClient(f, address, err instanceof ProviderFault && err.code === 'INVALID_INPUT' ? 'bad data' : 'failed');
     }
   }
-  if (!f.store.has(hash)) {
+  const stat = await statOf(f, hash);
+  if (!stat?.complete) {
     if (attempts.length === 0) throw new BlobFetchError('UNAVAILABLE', `blob ${hash}: no provider left to ask`);
     const code: ErrorCode = allNotFound ? 'NOT_FOUND' : attempts.some((a) => a.includes('sent bad data')) ? 'INVALID_INPUT' : 'UNAVAILABLE';
-    const verified = exists(f.store, hash) ? ` (${f.store.stat(hash).verifiedGroups} verified groups kept for a resume)` : '';
+    const verified = stat ? ` (${stat.verifiedGroups} verified groups kept for a resume)` : '';
     throw new BlobFetchError(code, `blob ${hash}: ${attempts.join('; ')}${verified}`, attempts);
   }
-  return f.store.stat(hash).size;
+  return stat.size;
 }
 
 /**
- * Fetches `hash` from `providers` (`[NODEID@]HOST:PORT`, tried in order) into the store of
- * `opts.home` (or `opts.store`). A collection's children are fetched too. Resolves once every blob
- * is complete and verified; rejects with BlobFetchError (NOT_FOUND when no provider has it,
- * INVALID_INPUT when a provider sent bad data, naming it; UNAVAILABLE otherwise).
+ * Fetches `hash` from `providers` (`[NODEID@]HOST:PORT`, tried in order) into the store of the fs
+ * actor on `opts.bus`. A collection's children are fetched too. Resolves once every blob is complete
+ * and verified; rejects with BlobFetchError (NOT_FOUND when no provider has it, INVALID_INPUT when a
+ * provider sent bad data, naming it; UNAVAILABLE otherwise; the local store's own code when it fails).
  */
-export async function fetchBlob(hash: string, providers: string[], opts: FetchOptions = {}): Promise<FetchResult> {
-  try {
-    checkHash(hash);
-  } catch (err) {
-    throw new BlobFetchError('INVALID_INPUT', (err as Error).message);
-  }
-  if (!opts.store && !opts.home) throw new BlobFetchError('INVALID_INPUT', 'fetchBlob needs a home or a store');
-  const store = opts.store ?? (await BlobStore.open(opts.home!));
-  const f: Fetcher = { store, providers: [...new Set(providers)], clients: new Map(), dropped: new Set(), opts, received: 0, done: 0, total: 1 };
+export async function fetchBlob(hash: string, providers: string[], opts: FetchOptions): Promise<FetchResult> {
+  if (typeof hash !== 'string' || !/^[0-9a-f]{64}$/.test(hash)) throw new BlobFetchError('INVALID_INPUT', 'a blob hash is 64 lower-case hex characters');
+  if (!opts?.bus) throw new BlobFetchError('INVALID_INPUT', 'fetchBlob needs the bus of an fs actor');
+  const workers = opts.hashWorkers ?? defaultHashWorkers();
+  const f: Fetcher = {
+    bus: opts.bus, providers: [...new Set(providers)], clients: new Map(), dropped: new Set(), opts,
+    pool: workers > 0 ? new Blake3Pool(workers) : undefined, received: 0, done: 0, total: 1,
+  };
   try {
     const size = await fetchOne(f, hash);
     f.done = 1;
     let blobs = 1;
-    const collection = await store.isCollection(hash);
+    const { collection } = await f.bus.request(FS_SYSTEM_ID, 'fs.isCollection', { hash }, FS);
     if (collection && opts.children !== false) {
       // Children (and their children): a visited set bounds the walk even if collections nest oddly.
       const seen = new Set([hash]);
       const queue = [hash];
       while (queue.length > 0) {
         const parent = queue.shift()!;
-        const entries = await store.readCollection(parent);
-        const fresh = entries.map((e) => e.hash).filter((h) => !seen.has(h));
+        const { entries } = await f.bus.request(FS_SYSTEM_ID, 'fs.readCollection', { hash: parent }, FS);
+        const fresh = [...new Set(entries.map((e) => e.hash))].filter((h) => !seen.has(h));
         for (const h of fresh) seen.add(h);
         f.total += fresh.length;
         for (const child of fresh) {
           await fetchOne(f, child);
           f.done++;
           blobs++;
-          if (await store.isCollection(child)) queue.push(child);
+          if ((await f.bus.request(FS_SYSTEM_ID, 'fs.isCollection', { hash: child }, FS)).collection) queue.push(child);
         }
       }
     }
     return { hash, size, collection, blobs, bytesReceived: f.received };
   } finally {
     await Promise.allSettled([...f.clients.values()].map((c) => c.close()));
-    if (!opts.store) await store.close();
+    await f.pool?.close();
   }
 }

@@ -11,6 +11,8 @@ import type { ByteRange } from '../../actors/fs/hash/bao.ts';
 export const BLOBS_ALPN = 'alknet/blobs';
 /** 2^4 chunks of 1 KiB: the store's and the wire's chunk group. */
 export const CHUNK_GROUP_LOG = 4;
+/** Bytes per group: 16 KiB. */
+export const GROUP_LEN = 1024 << CHUNK_GROUP_LOG;
 /** Largest request frame body: 1024 ranges of two 9-byte integers fit with room to spare. */
 export const MAX_REQUEST_BYTES = 64 * 1024;
 /** Largest response frame body (an error message is cut to 1 KiB before it is sent). */

@@ -10,13 +10,13 @@ import { Duplex } from 'node:stream';
 import fc from 'fast-check';
 import { encode } from '../../bus/codec.ts';
 import { encodeCombined, extractRanges } from '../../actors/fs/hash/bao.ts';
-import { BlobStore } from '../../actors/fs/store.ts';
+import { startLocalFs, type LocalFs } from '../../actors/fs/local.ts';
 import {
   BlobsWireError, MAX_RANGES, MAX_REQUEST_BYTES, decodeRequest, decodeResponse, encodeRequest, encodeResponse, frameLength, sliceLength,
 } from '../../protocols/blobs/wire.ts';
 import { ByteReader, StreamIdleError } from '../../protocols/blobs/byteReader.ts';
 import { serveBlobStream } from '../../protocols/blobs/provider.ts';
-import { content } from './fixtures.ts';
+import { content, fsClient } from './fixtures.ts';
 
 const HASH = 'ab'.repeat(32);
 const body = (frame: Uint8Array): Uint8Array => frame.subarray(4);
@@ -124,13 +124,13 @@ describe('ByteReader', () => {
 
 describe('provider stream fed garbage', () => {
   let home: string;
-  let store: BlobStore;
+  let local: LocalFs;
   before(async () => {
     home = fs.mkdtempSync(path.join(os.tmpdir(), 'alknet-blobs-wire-'));
-    store = await BlobStore.open(home);
+    local = startLocalFs(home);
   });
   after(async () => {
-    await store.close();
+    await local.stop();
     fs.rmSync(home, { recursive: true, force: true });
   });
 
@@ -146,13 +146,13 @@ describe('provider stream fed garbage', () => {
     });
     for (const piece of input) stream.push(piece);
     stream.push(null);
-    await serveBlobStream(stream, { store: async () => store }, { idleMs: 2_000 });
+    await serveBlobStream(stream, { bus: local.bus }, { idleMs: 2_000 });
     return Buffer.concat(written);
   }
 
   it('answers a well-formed request for a stored blob, then NOT_FOUND, on one stream', async () => {
     const data = content(20_000, 4);
-    const { hash } = await store.add(data);
+    const hash = await fsClient(local.bus).addBytes(data);
     const out = await serve([encodeRequest(hash), encodeRequest(HASH)]);
     const first = decodeResponse(out.subarray(4, 4 + frameLength(out, 8192)));
     assert.deepEqual(first, { type: 'blob', size: 20_000, len: sliceLength(20_000) });

@@ -1,5 +1,5 @@
 // The fs actor (xstate) serving fs.* requests over the bus's event shape, and the blobs/* operations
-// through the real call registry (scopes enforced there).
+// of the node's catalogue, served by bus requests to a real fs actor (scopes enforced there).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -9,7 +9,7 @@ import { createActor, waitFor } from 'xstate';
 import { blake3 } from '../../actors/fs/hash/blake3.ts';
 import { fsMachine } from '../../actors/fs/machine.ts';
 import { fsOperations } from '../../actors/fs/operations.ts';
-import { BlobStore } from '../../actors/fs/store.ts';
+import { startLocalFs } from '../../actors/fs/local.ts';
 import { OperationCatalogue } from '../../operations/catalogue.ts';
 
 interface Answer { ok: boolean; value?: unknown; code?: string; message?: string }
@@ -84,13 +84,13 @@ describe('fs actor', () => {
 });
 
 describe('blobs/* operations', () => {
-  it('serve public metadata to anyone and need blobs:write to change', async () => {
+  it('are served by fs.* messages to the fs actor: public metadata for anyone, blobs:write to change', async () => {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'alknet-fsops-'));
-    const store = await BlobStore.open(home);
+    const local = startLocalFs(home);
     try {
-      const registry = new OperationCatalogue();
-      registry.register(fsOperations(store));
-      const { hash } = await store.add(new TextEncoder().encode('op data'));
+      const registry = new OperationCatalogue({ bus: local.bus });
+      registry.register(fsOperations(), 'fs');
+      const { hash } = await local.bus.request('fs', 'fs.addBytes', { bytes: new TextEncoder().encode('op data') });
       const anonymous = { nodeId: null, scopes: new Set<string>() };
       const writer = { nodeId: null, scopes: new Set(['blobs']) };
       assert.deepEqual(await registry.invoke('blobs/has', { hash }, anonymous), { has: true });
@@ -99,13 +99,13 @@ describe('blobs/* operations', () => {
       await assert.rejects(registry.invoke('blobs/tag', { name: 'x', hash }, anonymous), { code: 'FORBIDDEN' });
       await assert.rejects(registry.invoke('blobs/stat', { hash: 'zz' }, anonymous), { code: 'INVALID_INPUT' });
       await assert.rejects(registry.invoke('blobs/stat', { hash: '1'.repeat(64) }, anonymous), { code: 'NOT_FOUND' });
-      assert.deepEqual(await registry.invoke('blobs/tag', { name: 'x', hash }, writer), { ok: true });
+      assert.deepEqual(await registry.invoke('blobs/tag', { name: 'my tag, café', hash }, writer), { ok: true });
       assert.equal(((await registry.invoke('blobs/list', {}, writer)) as { blobs: unknown[] }).blobs.length, 1);
       assert.deepEqual(await registry.invoke('blobs/gc', {}, writer), { removed: [], kept: 1 });
       assert.deepEqual(await registry.invoke('blobs/delete', { hash }, writer), { removed: true });
       assert.deepEqual(await registry.invoke('blobs/has', { hash }, anonymous), { has: false });
     } finally {
-      await store.close();
+      await local.stop();
       fs.rmSync(home, { recursive: true, force: true });
     }
   });

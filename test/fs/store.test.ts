@@ -217,7 +217,7 @@ describe('BlobStore tags, collections and gc', () => {
       const coll = await store.addDirectory(dir, { tag: 'site' });
       assert.deepEqual(coll.entries.map((e) => e.name), ['a.txt', 'sub/b.bin']);
       assert.ok(await store.isCollection(coll.hash));
-      assert.deepEqual(await store.readCollection(coll.hash), coll.entries);
+      assert.deepEqual(await store.readCollection(coll.hash), { entries: coll.entries, links: [], dirs: [] });
       assert.deepEqual(store.tags(), [{ name: 'site', hash: coll.hash }], 'temporary child tags are gone');
 
       const kept = await store.add(new TextEncoder().encode('keep me'), { tag: 'keep' });
@@ -256,7 +256,7 @@ describe('BlobStore tags, collections and gc', () => {
     assert.throws(() => encodeCollection([{ name: '../x', hash: h }]), /bad path segment/);
     assert.throws(() => encodeCollection([{ name: '/etc/passwd', hash: h }]), /absolute/);
     const good = encodeCollection([{ name: 'b', hash: h }, { name: 'a', hash: h }]);
-    assert.deepEqual(decodeCollection(good).map((e) => e.name), ['a', 'b']);
+    assert.deepEqual(decodeCollection(good).entries.map((e) => e.name), ['a', 'b']);
     assert.throws(() => decodeCollection(good.subarray(0, 12)), /collection/);
     assert.throws(() => decodeCollection(new Uint8Array(20)), /not a collection/);
   });

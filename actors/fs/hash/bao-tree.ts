@@ -147,12 +147,18 @@ interface Frame {
 /**
  * The nodes of the tree in pre-order (the order of the encoding), restricted to those the wanted
  * group intervals need (all of them when `wanted` is undefined).
+ *
+ * `fromGroup` resumes a walk: only nodes whose first group (`lo`, or the group itself) is at least
+ * `fromGroup` are visited. Along the pre-order that first group never decreases, so the walks from
+ * 0 to a, from a to b, … put together are exactly the whole walk: a slice can be read in windows
+ * that each start at a group, without walking what earlier windows covered (O(log n) to resume).
  */
-export function* walkTree(shape: TreeShape, wanted?: ReadonlyArray<readonly [number, number]>): Generator<TreeVisit> {
+export function* walkTree(shape: TreeShape, wanted?: ReadonlyArray<readonly [number, number]>, fromGroup = 0): Generator<TreeVisit> {
   const n = shape.groupCount;
   const stack: Frame[] = [{ lo: 0, hi: n, combinedOffset: HEADER_LEN, parentIndex: 0 }];
   while (stack.length > 0) {
     const { lo, hi, combinedOffset, parentIndex } = stack.pop()!;
+    if (hi <= fromGroup) continue; // wholly before the window
     const isRoot = lo === 0 && hi === n;
     if (hi - lo === 1) {
       yield {
@@ -164,10 +170,12 @@ export function* walkTree(shape: TreeShape, wanted?: ReadonlyArray<readonly [num
     const mid = lo + leftGroups(hi - lo);
     const wantLeft = intersects(wanted, lo, mid);
     const wantRight = intersects(wanted, mid, hi);
-    yield {
-      kind: 'parent', lo, mid, hi, isRoot, wantLeft, wantRight, combinedOffset,
-      outboardOffset: HEADER_LEN + PARENT_LEN * parentIndex,
-    };
+    if (lo >= fromGroup) {
+      yield {
+        kind: 'parent', lo, mid, hi, isRoot, wantLeft, wantRight, combinedOffset,
+        outboardOffset: HEADER_LEN + PARENT_LEN * parentIndex,
+      };
+    }
     const leftOffset = combinedOffset + PARENT_LEN;
     if (wantRight) {
       stack.push({
