@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { waitFor } from 'xstate';
 import { ALICE, engineState, matmulChain, startTensorService, withTensor } from './service-fixture.ts';
+import { gpuEngineOrSkip } from './helpers.ts';
 
 type Coded = Error & { code?: string; retryable?: boolean };
 
@@ -74,6 +75,27 @@ test('a requester that gives up (abort) stops its run; it is answered UNAVAILABL
     assert.ok(opsRun(fixture) - atAnswer <= 1);
     const counted = await waitFor(fixture.actor(), (s) => s.context.inFlight === 0, { timeout: 10_000 });
     assert.deepEqual([counted.context.served, counted.context.stopped], [0, 1], 'the actor counts it as stopped, not served');
+  } finally {
+    await fixture.stop();
+  }
+});
+
+test('WebGPU: a long graph is stopped by its deadline where the run waits for the device', async (t) => {
+  const probe = await gpuEngineOrSkip(t);
+  if (!probe) return;
+  probe.destroy();
+  const fixture = await startTensorService({ backend: 'webgpu' });
+  try {
+    // 64 matmuls of 512³ (under the default budget): seconds on lavapipe; each is over syncCost, so
+    // the run waits for the device after each one and checks there.
+    const err = await fixture.catalogue.invoke('tensor/run', matmulChain(64, 512), withTensor(ALICE), { deadlineMs: 300 }).then(() => null, (e: Coded) => e);
+    assert.equal(err?.code, 'TIMEOUT');
+    const record = await fixture.run(0);
+    assert.deepEqual([record.outcome, record.reason], ['stopped', 'deadline']);
+    assert.ok(record.ops < 64, `stopped after ${record.ops} of 64 ops`);
+    const next = (await fixture.catalogue.invoke('tensor/run', matmulChain(1, 2), withTensor(ALICE), { deadlineMs: 60_000 })) as { outputs: Record<string, { data: number[] }> };
+    assert.deepEqual(next.outputs.y0!.data, [1, 0, 0, 1]);
+    assert.equal(engineState(fixture.actor()).liveStorages, 0);
   } finally {
     await fixture.stop();
   }
