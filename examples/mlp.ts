@@ -66,7 +66,8 @@ async function trainLocal(engine: Engine): Promise<void> {
 
 type Call = (operation: string, input: unknown) => Promise<unknown>;
 interface HandleInfo { handle: string; shape: number[] }
-interface RunOutput { outputs: Record<string, { data: number[] }>; handles?: Record<string, HandleInfo> }
+// In JSON a non-finite float arrives as "NaN" / "Infinity" / "-Infinity" (docs/tensor.md); Number() reads both forms.
+interface RunOutput { outputs: Record<string, { data: (number | string)[] }>; handles?: Record<string, HandleInfo> }
 
 /** One SGD step as a graph: forward, MSE loss, hand-written backward, updated weights kept. */
 function stepGraph(lr: number, n: number): object[] {
@@ -76,10 +77,10 @@ function stepGraph(lr: number, n: number): object[] {
     g('matmul', ['h', 'w2'], 'z2'), g('add', ['z2', 'b2'], 'pred'),
     g('sub', ['pred', 'y'], 'diff'), g('mul', ['diff', 'diff'], 'sq'), g('mean', ['sq'], 'loss'),
     g('mul', ['diff'], 'dpred', { other: 2 / n }),
-    g('transpose', ['h'], 'hT', { dim0: 0, dim1: 1 }), g('matmul', ['hT', 'dpred'], 'dw2'), g('sum', ['dpred'], 'db2', { dim: 0 }),
-    g('transpose', ['w2'], 'w2T', { dim0: 0, dim1: 1 }), g('matmul', ['dpred', 'w2T'], 'dh'),
+    g('T', ['h'], 'hT'), g('matmul', ['hT', 'dpred'], 'dw2'), g('sum', ['dpred'], 'db2', { dim: 0 }),
+    g('T', ['w2'], 'w2T'), g('matmul', ['dpred', 'w2T'], 'dh'),
     g('mul', ['h', 'h'], 'h2'), g('neg', ['h2'], 'nh2'), g('add', ['nh2'], 'dtanh', { other: 1 }), g('mul', ['dh', 'dtanh'], 'dz1'),
-    g('transpose', ['x'], 'xT', { dim0: 0, dim1: 1 }), g('matmul', ['xT', 'dz1'], 'dw1'), g('sum', ['dz1'], 'db1', { dim: 0 }),
+    g('T', ['x'], 'xT'), g('matmul', ['xT', 'dz1'], 'dw1'), g('sum', ['dz1'], 'db1', { dim: 0 }),
     ...['w1', 'b1', 'w2', 'b2'].flatMap((p) => [g('mul', [`d${p}`], `s${p}`, { other: lr }), g('sub', [p, `s${p}`], `${p}_new`)]),
   ];
 }
@@ -110,7 +111,7 @@ export async function trainRemote(call: Call, totalSteps: number, log = console.
       const old = [h.w1!, h.b1!, h.w2!, h.b2!];
       h = { ...h, w1: out.handles!.w1_new!.handle, b1: out.handles!.b1_new!.handle, w2: out.handles!.w2_new!.handle, b2: out.handles!.b2_new!.handle };
       await call('tensor/free', { handles: old });
-      const loss = out.outputs.loss!.data[0]!;
+      const loss = Number(out.outputs.loss!.data[0]);
       losses.push(loss);
       if (step === 1 || step % 10 === 0) log(`step ${String(step).padStart(4)}  loss ${loss.toFixed(6)}`);
     }
