@@ -22,6 +22,12 @@ export interface NodeConfig {
     maxStreamsPerConnection: number;
     drainMs: number;
     quicRetryAbove: number;
+    /** A TLS or QUIC handshake not finished within this is dropped, ms (TLS: counted from the TCP accept). */
+    handshakeTimeoutMs: number;
+    /** Connections at once, TLS + QUIC, handshakes included; 0 = derived from the open-file limit (docs/transport.md). */
+    maxConnections: number;
+    /** Refusal log lines per kind per second; the rest are counted in a "suppressed" line. */
+    refusalLogsPerSecond: number;
     /** Largest request frame from a caller that is not a known peer (alknet/call), bytes. */
     maxFirstFrameBytes: number;
     /** Largest frame from a known peer, bytes. */
@@ -41,6 +47,9 @@ export const DEFAULT_CONFIG: NodeConfig = {
     maxStreamsPerConnection: 100,
     drainMs: 2_000,
     quicRetryAbove: 16,
+    handshakeTimeoutMs: 10_000,
+    maxConnections: 0,
+    refusalLogsPerSecond: 10,
     maxFirstFrameBytes: 64 * 1024,
     maxFrameBytes: 16 * 1024 * 1024,
     clientBufferBytes: 256 * 1024 * 1024,
