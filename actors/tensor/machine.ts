@@ -152,13 +152,14 @@ export const tensorMachine = setup({
       spawn('serveRequest', { input: { service: context.service, event, parent: self } });
       return { inFlight: context.inFlight + 1 };
     }),
-    /** What waited for the engine, oldest first; those whose requester gave up meanwhile are dropped. */
+    /** What waited for the engine, oldest first; those whose requester gave up meanwhile are dropped (except frees). */
     servePending: assign(({ context, self, spawn }) => {
       const service = context.service;
       if (!service) return {};
       let inFlight = context.inFlight;
       for (const { event } of context.pending) {
-        if (event.replyTo.settled) continue;
+        // A free is done even when nobody waits (it may have been sent one-way).
+        if (event.replyTo.settled && event.type !== 'tensor.free') continue;
         if (inFlight >= context.maxInFlight) {
           safely(() => event.replyTo.fail('BUSY', 'tensor: too many requests in flight; retry later'));
           continue;

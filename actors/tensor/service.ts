@@ -187,8 +187,9 @@ export class TensorService {
     }
     const owner = ownerOf(meta);
     // Work whose deadline passed or whose requester left while it waited is not started (tensor.run
-    // checks inside, so that its record says so).
-    if (event.type !== 'tensor.run') guard.check();
+    // checks inside, so that its record says so). A free is always done: it may be sent one-way
+    // (bus.send), with nobody waiting for its answer.
+    if (event.type !== 'tensor.run' && event.type !== 'tensor.free') guard.check();
     switch (event.type) {
       case 'tensor.create':
         return this.#create(owner, payload as TensorValue);

@@ -129,3 +129,20 @@ test('stopping the actor stops the work in flight: its requester gets a retryabl
   assert.deepEqual([run.outcome, run.reason], ['stopped', 'engine-stopped']);
   assert.ok(run.ops <= 1, `ran ${run.ops} ops after the stop`);
 });
+
+test('a tensor.free nobody waits for (sent one-way) is still done', async () => {
+  const actor = createActor(tensorMachine, { input: { backend: 'js' } });
+  actor.start();
+  try {
+    await waitFor(actor, (s) => s.matches('ready'), { timeout: 10_000 });
+    const created = await request(actor, 'tensor.create', { shape: [2], dtype: 'f32', data: [1, 2] });
+    const { handle } = created.value as { handle: string };
+    assert.equal(actor.getSnapshot().context.service!.handles.size, 1);
+    await request(actor, 'tensor.free', { handles: [handle] }, { gaveUp: true });
+    await waitFor(actor, (s) => s.context.inFlight === 0, { timeout: 10_000 });
+    assert.equal(actor.getSnapshot().context.service!.handles.size, 0);
+    assert.equal(actor.getSnapshot().context.engine!.liveStorages, 0);
+  } finally {
+    actor.stop();
+  }
+});
