@@ -174,7 +174,10 @@ export class TensorService {
     if (this.closed || this.engine.isDestroyed) {
       return new BusError('UNAVAILABLE', `${what}: the tensor engine stopped (restarting or shutting down); retry`);
     }
-    return invalid(err);
+    if (err instanceof BusError) return err;
+    // The caller's mistakes were turned into INVALID_INPUT where they can happen (decoding, the meta
+    // pass); anything else is ours (a backend failure), and its text stays here.
+    return new BusError('INTERNAL', `${what}: internal error in the tensor engine`, { retryable: false });
   }
 
   async #answer(event: TensorRequestEvent, guard: RunGuard): Promise<unknown> {
