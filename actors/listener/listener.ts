@@ -411,6 +411,7 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
         else if (!/BadCertificate/.test(reason)) refusals.refused(REFUSAL.handshakeFailed, fields, 'quic handshake failed');
       },
     });
+    quicServerConnectionCount(server); // a js-quic without the connection map fails here, at start, not per connection
     quicServer = server;
     return server;
   }
