@@ -16,6 +16,7 @@ import type { Tensor } from './tensor.ts';
 import { applyOp } from './graph.ts';
 import { HandleTable } from './handles.ts';
 import { metaEngine, metaLike, metaOf } from './cost.ts';
+import { liveness, type Liveness } from './liveness.ts';
 import { RunGuard, RunStopped, stoppedError, type StopReason } from './cancel.ts';
 import { decodeTensorValue, encodeTensorValue, type TensorValue } from './wire.ts';
 import type { DType, HostArray } from './dtype.ts';
@@ -251,25 +252,24 @@ export class TensorService {
     }
     let plan: Plan = { cost: 0, costs: [] };
     let ops = 0;
-    const made: Tensor[] = [];
+    // Every live tensor of the run by slot (liveness.ts); whatever is left is freed at the end.
+    const slots: (Tensor | undefined)[] = [];
     try {
       guard.check();
       const sources = this.#sources(owner, input);
-      plan = this.#plan(input, sources);
+      const live = this.#liveness(input, sources);
+      plan = this.#plan(input, sources, live);
       const binary = input.encoding ? input.encoding === 'binary' : Object.values(input.inputs).some((v) => 'data' in v && v.data instanceof Uint8Array);
-      const env = new Map<string, Tensor>();
       for (const [name, source] of sources) {
         const t = 'handle' in source ? source.handle.detach() : engine.tensor(source.value.data, { shape: source.value.shape, dtype: source.value.dtype });
-        made.push(t);
-        env.set(name, t);
+        slots[live.inputs.get(name)!] = t;
       }
       let sinceSync = 0;
       let sinceYield = 0;
       for (const [i, node] of graph.entries()) {
         guard.check();
-        const out = this.#step(node.op, node.args.map((a) => env.get(a)!), node.attrs ?? {}, guard);
-        made.push(out);
-        env.set(node.out, out);
+        slots[live.outs[i]!] = this.#step(node.op, live.args[i]!.map((slot) => slots[slot]!), node.attrs ?? {}, guard);
+        for (const slot of live.freeAfter[i]!) (slots[slot]?.free(), (slots[slot] = undefined));
         ops++;
         this.opsRun++;
         sinceSync += plan.costs[i]!;
@@ -288,13 +288,13 @@ export class TensorService {
       const outputs: Record<string, TensorValue> = {};
       for (const name of input.outputs ?? []) {
         guard.check();
-        outputs[name] = await this.#read(env.get(name)!, binary);
+        outputs[name] = await this.#read(slots[live.finals.get(name)!]!, binary);
       }
       guard.check();
       const keep = input.keep ?? [];
       const kept: Record<string, HandleInfo> = {};
       try {
-        for (const name of keep) kept[name] = this.handles.add(owner, env.get(name)!.detach());
+        for (const name of keep) kept[name] = this.handles.add(owner, slots[live.finals.get(name)!]!.detach());
       } catch (err) {
         for (const info of Object.values(kept)) this.handles.free(owner, info.handle);
         throw err;
@@ -310,7 +310,16 @@ export class TensorService {
       record('failed', ops, plan.cost, answer.code);
       throw answer;
     } finally {
-      for (const t of made) t.free();
+      for (const t of slots) t?.free();
+    }
+  }
+
+  /** Slots and lifetimes of the graph's tensors; INVALID_INPUT for a name that is never defined. */
+  #liveness(input: RunInput, sources: Map<string, Source>): Liveness {
+    try {
+      return liveness([...sources.keys()], input.graph, [...(input.outputs ?? []), ...(input.keep ?? [])]);
+    } catch (err) {
+      throw invalid(err);
     }
   }
 
@@ -331,29 +340,23 @@ export class TensorService {
   }
 
   /** The graph on the meta engine: every check of a real run, no kernels; its cost and peak memory. */
-  #plan(input: RunInput, sources: Map<string, Source>): Plan {
+  #plan(input: RunInput, sources: Map<string, Source>, live: Liveness): Plan {
     const { engine: meta, backend } = metaEngine(this.engine);
-    const env = new Map<string, Tensor>();
-    for (const [name, s] of sources) if ('handle' in s) env.set(name, metaLike(meta, s.handle));
+    const slots: (Tensor | undefined)[] = [];
+    for (const [name, s] of sources) if ('handle' in s) slots[live.inputs.get(name)!] = metaLike(meta, s.handle);
     const held = backend.liveBytes; // kept handles are already counted against the owner's quota
-    for (const [name, s] of sources) if ('value' in s) env.set(name, metaOf(meta, s.value.shape, s.value.dtype));
+    for (const [name, s] of sources) if ('value' in s) slots[live.inputs.get(name)!] = metaOf(meta, s.value.shape, s.value.dtype);
     const costs: number[] = [];
     for (const [i, node] of input.graph.entries()) {
       const before = backend.cost;
       try {
-        const args = node.args.map((a) => {
-          const t = env.get(a);
-          if (!t) throw new Error(`no tensor named "${a}"`);
-          return t;
-        });
-        env.set(node.out, meta.tidy(() => applyOp(meta, node.op, args, node.attrs ?? {})));
+        const args = live.args[i]!.map((slot) => slots[slot]!);
+        slots[live.outs[i]!] = meta.tidy(() => applyOp(meta, node.op, args, node.attrs ?? {}));
       } catch (err) {
         throw new BusError('INVALID_INPUT', `graph step ${i} (${node.op.slice(0, 64)}): ${err instanceof Error ? err.message.slice(0, 300) : 'invalid'}`, { retryable: false });
       }
+      for (const slot of live.freeAfter[i]!) (slots[slot]?.free(), (slots[slot] = undefined));
       costs.push(backend.cost - before);
-    }
-    for (const name of [...(input.outputs ?? []), ...(input.keep ?? [])]) {
-      if (!env.has(name)) throw new BusError('INVALID_INPUT', `no tensor named "${name}" to return`, { retryable: false });
     }
     const { maxCost, quotaBytes } = this.limits;
     if (backend.cost > maxCost) {

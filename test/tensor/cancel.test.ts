@@ -84,15 +84,16 @@ test('WebGPU: a long graph is stopped by its deadline where the run waits for th
   const probe = await gpuEngineOrSkip(t);
   if (!probe) return;
   probe.destroy();
-  const fixture = await startTensorService({ backend: 'webgpu' });
+  // No budget: the graph must be long on any GPU (256 matmuls of 2048³: minutes on lavapipe, seconds
+  // on a data-centre GPU). Each is over syncCost, so the run waits for the device after each one
+  // and checks there.
+  const fixture = await startTensorService({ backend: 'webgpu', limits: { maxCost: Infinity } });
   try {
-    // 64 matmuls of 512³ (under the default budget): seconds on lavapipe; each is over syncCost, so
-    // the run waits for the device after each one and checks there.
-    const err = await fixture.catalogue.invoke('tensor/run', matmulChain(64, 512), withTensor(ALICE), { deadlineMs: 300 }).then(() => null, (e: Coded) => e);
+    const err = await fixture.catalogue.invoke('tensor/run', matmulChain(256, 2048), withTensor(ALICE), { deadlineMs: 200 }).then(() => null, (e: Coded) => e);
     assert.equal(err?.code, 'TIMEOUT');
     const record = await fixture.run(0);
     assert.deepEqual([record.outcome, record.reason], ['stopped', 'deadline']);
-    assert.ok(record.ops < 64, `stopped after ${record.ops} of 64 ops`);
+    assert.ok(record.ops < 256, `stopped after ${record.ops} of 256 ops`);
     const next = (await fixture.catalogue.invoke('tensor/run', matmulChain(1, 2), withTensor(ALICE), { deadlineMs: 60_000 })) as { outputs: Record<string, { data: number[] }> };
     assert.deepEqual(next.outputs.y0!.data, [1, 0, 0, 1]);
     assert.equal(engineState(fixture.actor()).liveStorages, 0);

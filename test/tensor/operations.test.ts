@@ -184,6 +184,26 @@ test('the per-call cost budget refuses a graph up front, naming the budget; the 
   }
 });
 
+test('intermediates are freed after their last reader, so a long chain fits a small quota', async () => {
+  // 64×64 f32 is 16 KiB. A chain of 20 matmuls keeps its input and at most two results at a time
+  // (48 KiB): under a 64 KiB quota, which 21 matrices at once (336 KiB) would not fit.
+  const node = await startNode({ quotaBytes: 64 * 1024 });
+  try {
+    const alice = clientFor(node, ALICE);
+    const m = { shape: [64, 64], dtype: 'f32', data: Array.from({ length: 64 * 64 }, (_, i) => (i % 65 === 0 ? 1 : 0)) };
+    const graph = Array.from({ length: 20 }, (_, i) => ({ op: 'matmul', args: [i === 0 ? 'm' : `y${i - 1}`, 'm'], out: `y${i}` }));
+    const out = await alice.call<{ outputs: Record<string, { data: number[] }> }>('tensor/run', { inputs: { m }, graph, outputs: ['y19'] });
+    assert.deepEqual(out.outputs.y19!.data, m.data, 'the identity, 20 times');
+    // Keeping every step's result needs them all at once: refused up front, before any op ran.
+    await assert.rejects(alice.call('tensor/run', { inputs: { m }, graph, outputs: graph.map((g) => g.out) }),
+      (err: Coded) => err.code === 'BUSY' && /quota/.test(err.message));
+    assert.deepEqual(node.fixture.runs.map((r) => [r.outcome, r.ops]), [['ok', 20], ['failed', 0]]);
+    assert.equal(engineState(node.fixture.actor()).liveStorages, 0);
+  } finally {
+    await node.close();
+  }
+});
+
 test('NaN and ±Infinity survive the JSON form as strings, and come back as numbers in binary', async () => {
   const node = await startNode();
   try {
