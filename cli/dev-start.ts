@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { CliError, UsageError, type CommandContext } from './command.ts';
 import { main } from './main.ts';
 import { runNode } from './commands/node.ts';
+import { requireHome } from './home.ts';
 import { writeFileAtomic } from '../lib/atomicFile.ts';
 import { vaultExists } from '../actors/vault/vaultFile.ts';
 import type { RunningNode } from '../supervisors/startNode.ts';
@@ -34,7 +35,7 @@ async function ensureDevVault(home: string, io: Io): Promise<string> {
     }
     return passphraseFile;
   }
-  fs.mkdirSync(home, { recursive: true, mode: 0o700 });
+  requireHome({ home }, { create: true });
   fs.chmodSync(home, 0o700);
   // Kept if a first run stopped between the two writes, so the vault and the file always match.
   if (!fs.existsSync(passphraseFile)) {

@@ -3,8 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import { spawn } from 'node:child_process';
 import { projectRoot } from '../node/helpers.ts';
-import { alknet } from './run.ts';
+import { BIN, alknet, cleanEnv } from './run.ts';
 
 const VERSION = (JSON.parse(fs.readFileSync(`${projectRoot}/package.json`, 'utf8')) as { version: string }).version;
 // A home that must not be touched: help never reads or creates it.
@@ -81,4 +82,16 @@ test('alknet with no arguments: the usage on stderr, exit 2', async () => {
   assert.equal(run.code, 2);
   assert.equal(run.stdout, '');
   assert.match(run.stderr, /^usage: alknet /);
+});
+
+test('a reader that closes stdout early (alknet help | head -0) ends alknet quietly, as SIGPIPE would', async () => {
+  const child = spawn(process.execPath, [BIN, '--home', HOME, 'help'], { cwd: projectRoot, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.destroy(); // closed before alknet has started, so its first write meets EPIPE
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  clearTimeout(timer);
+  assert.equal(code, 141, stderr);
+  assert.equal(stderr, '');
 });
