@@ -9,14 +9,16 @@ import { verboseLogger } from '../verbose.ts';
 import { requireHome } from '../home.ts';
 import { explainStartFailure, rootMessage } from '../nodeStartFailure.ts';
 
-const DEFAULT_INSPECT_PORT = 9229;
-
-/** `--inspect` takes an optional value, which parseArgs cannot express: take it out first. */
-function takeInspect(argv: string[]): { argv: string[]; inspect: number | null } {
-  let inspect: number | null = null;
+/**
+ * `--inspect` takes an optional value, which parseArgs cannot express: take it out first.
+ * 'default' is the inspector module's INSPECT_DEFAULT_PORT, read when the inspector is loaded
+ * (the module pulls in ws and @statelyai/inspect, so only `--inspect` imports it).
+ */
+function takeInspect(argv: string[]): { argv: string[]; inspect: number | 'default' | null } {
+  let inspect: number | 'default' | null = null;
   const rest: string[] = [];
   for (const a of argv) {
-    if (a === '--inspect') inspect = DEFAULT_INSPECT_PORT;
+    if (a === '--inspect') inspect = 'default';
     else if (a.startsWith('--inspect=')) {
       const port = Number(a.slice('--inspect='.length));
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--inspect port "${a.slice(10)}" is not a port number`);
@@ -52,39 +54,17 @@ function announce(ctx: CommandContext): OnNodeReady {
   };
 }
 
-/** True when err or one of its causes is a busy-port error (the inspector may wrap the errno in its own error). */
-function isAddressInUse(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e != null && depth < 8; depth++) {
-    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') return true;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return false;
-}
-
-/**
- * Fails with EADDRINUSE when 127.0.0.1:port is taken. The inspector relay's WebSocketServer
- * re-emits its HTTP server's listen error on itself, where nothing listens, which crashed the
- * process with a stack instead of rejecting startInspector: probing first keeps that one line.
- */
-async function probeFreePort(port: number): Promise<void> {
-  const net = await import('node:net');
-  await new Promise<void>((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve()));
-  });
-}
-
-/** The inspector's relay on 127.0.0.1:port; a busy port is a one-line failure, not a stack. */
-async function startInspectorOn(port: number) {
-  const { startInspector } = await import('../../supervisors/inspector.ts');
-  const where = `127.0.0.1:${port}`;
+/** The inspector's relay on 127.0.0.1; a busy port is a one-line failure, not a stack. */
+async function startInspectorOn(port: number | 'default') {
+  const { startInspector, INSPECT_DEFAULT_PORT, InspectorPortBusyError } = await import('../../supervisors/inspector.ts');
+  const chosen = port === 'default' ? INSPECT_DEFAULT_PORT : port;
   try {
-    if (port !== 0) await probeFreePort(port);
-    return await startInspector(port);
+    return await startInspector(chosen);
   } catch (err) {
-    if (isAddressInUse(err)) throw new CliError(`cannot start the inspector on ${where}: address already in use (pick another with --inspect=PORT, or 0 for any)`);
-    throw new CliError(`cannot start the inspector on ${where}: ${rootMessage(err)}`);
+    if (err instanceof InspectorPortBusyError) {
+      throw new CliError(`cannot start the inspector on 127.0.0.1:${chosen}: address already in use (pick another with --inspect=PORT, or 0 for any)`);
+    }
+    throw new CliError(rootMessage(err));
   }
 }
 
