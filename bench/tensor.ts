@@ -190,9 +190,11 @@ function printTable(header: string[], rows: string[][]): void {
   }
 }
 
-/** A chain of `ops` matmuls of size×size (the shape of issue #16's long graph). */
+/** A chain of `ops` matmuls of size×size identities (the shape of issue #16's long graph), sent as binary. */
 function matmulChain(ops: number, size: number) {
-  const data = Array.from({ length: size * size }, (_, i) => (i % (size + 1) === 0 ? 1 : 0));
+  const eye = new Float32Array(size * size);
+  for (let i = 0; i < size; i++) eye[i * size + i] = 1;
+  const data = new Uint8Array(eye.buffer);
   return {
     inputs: { x: { shape: [size, size], dtype: 'f32' as const, data }, w: { shape: [size, size], dtype: 'f32' as const, data } },
     graph: Array.from({ length: ops }, (_, i) => ({ op: 'matmul', args: [i === 0 ? 'x' : `y${i - 1}`, 'w'], out: `y${i}` })),
@@ -205,8 +207,8 @@ async function serviceBench(): Promise<void> {
   const catalogue = new OperationCatalogue({ bus });
   catalogue.register(tensorOperationDeclarations(), TENSOR_SYSTEM_ID);
   let ended: ((r: RunRecord) => void) | null = null;
-  // No cost budget here: the second row runs a graph the default budget would refuse up front.
-  const actor = createActor(tensorMachine, { input: { backend: 'webgpu', limits: { maxCost: Infinity }, onRunEnd: (r) => ended?.(r) } });
+  // No cost budget and a larger quota here: the second row runs a graph the defaults would refuse up front.
+  const actor = createActor(tensorMachine, { input: { backend: 'webgpu', limits: { maxCost: Infinity, quotaBytes: 1 << 30 }, onRunEnd: (r) => ended?.(r) } });
   actor.start();
   bus.register(TENSOR_SYSTEM_ID, actor);
   const engine = (await waitFor(actor, (s) => s.matches('ready'), { timeout: 60_000 })).context.engine!;
@@ -238,29 +240,32 @@ async function serviceBench(): Promise<void> {
   }
 
   // Work left running after the deadline: the service stops between kernels; before, the graph ran on.
-  // The deadline is a fifth of the whole graph's time on this device, so the row means the same on
-  // lavapipe and on a fast GPU.
+  // The graph grows until it takes a second or more on this device (512 → 4096), and the deadline is
+  // a fifth of its time, so the row means the same on lavapipe and on a fast GPU.
   {
-    const size = short ? 512 : 1024;
     const ops = 25;
-    const input = matmulChain(ops, size);
     const gpu = engine.backend as WebGpuBackend;
-    const a = engine.tensor(input.inputs.x.data, { shape: [size, size] });
-    engine.tidy(() => void a.matmul(a)); // warm-up: pipeline compilation
-    await gpu.sync();
-    const t0 = performance.now();
-    const y = engine.tidy(() => {
-      let h: Tensor = a;
-      for (let i = 0; i < ops; i++) h = h.matmul(a);
-      return h;
-    });
-    await gpu.sync();
-    const whole = performance.now() - t0;
-    [a, y].forEach((v) => v.free());
+    const runToEnd = async (size: number): Promise<number> => {
+      const a = engine.ones([size, size]);
+      engine.tidy(() => void a.matmul(a)); // warm-up: pipeline compilation
+      await gpu.sync();
+      const t0 = performance.now();
+      const y = engine.tidy(() => {
+        let h: Tensor = a;
+        for (let i = 0; i < ops; i++) h = h.matmul(a);
+        return h;
+      });
+      await gpu.sync();
+      [a, y].forEach((v) => v.free());
+      return performance.now() - t0;
+    };
+    let size = short ? 512 : 1024;
+    let whole = await runToEnd(size);
+    while (whole < 1000 && size < 4096) whole = await runToEnd((size *= 2));
     const deadlineMs = Math.max(5, Math.round(whole / 5));
     const record = new Promise<RunRecord>((resolve) => (ended = resolve));
     const deadline = performance.now() + deadlineMs;
-    await catalogue.invoke('tensor/run', input, caller, { deadlineMs }).catch(() => {});
+    await catalogue.invoke('tensor/run', matmulChain(ops, size), caller, { deadlineMs }).catch(() => {});
     const stopped = await record;
     const pastDeadline = performance.now() - deadline;
     ended = null;
