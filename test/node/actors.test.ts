@@ -22,7 +22,7 @@ test('node/actors returns the tree (vault, fs, protocol actors, listener) to the
       const { root } = await new CallClient(() => self.openStream()).call<{ root: ActorTreeNode }>('node/actors', {}, { deadlineMs: 5000 });
       const all = flatten(root);
       const bySystemId = new Map(all.filter((n) => n.systemId).map((n) => [n.systemId!, n]));
-      for (const systemId of ['vault', 'fs', 'listener', 'protocol:alknet/call', 'protocol:test/echo']) {
+      for (const systemId of ['vault', 'peers', 'fs', 'listener', 'protocol:alknet/call', 'protocol:test/echo']) {
         const actor = bySystemId.get(systemId);
         assert.ok(actor, `${systemId} is in the tree: ${JSON.stringify(root).slice(0, 2000)}`);
         assert.equal(actor.status, 'active', `${systemId} is active`);
@@ -31,6 +31,9 @@ test('node/actors returns the tree (vault, fs, protocol actors, listener) to the
       // Services, protocols and listener hang under the node's root in that order (DESIGN.md's tree).
       const ids = root.children.map((c) => c.id);
       assert.deepEqual(ids.filter((id) => ['services', 'protocols', 'listener'].includes(id)), ['services', 'protocols', 'listener'], `root children: ${ids}`);
+      // The services in their start order: the vault first, then peers and fs (DESIGN.md's tree).
+      const services = root.children.find((c) => c.id === 'services')!;
+      assert.deepEqual(services.children.map((c) => c.systemId), ['vault', 'peers', 'fs']);
       // The live call session of this very request shows under its protocol actor.
       assert.ok(bySystemId.get('protocol:alknet/call')!.children.length >= 1, 'the call session is in the tree');
       // No key material in the tree.
