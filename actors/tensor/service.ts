@@ -255,12 +255,14 @@ export class TensorService {
     // Every live tensor of the run by slot (liveness.ts); whatever is left is freed at the end.
     const slots: (Tensor | undefined)[] = [];
     try {
+      // Decoding and uploading large inputs takes time too: the deadline is checked between them.
       guard.check();
-      const sources = this.#sources(owner, input);
+      const sources = this.#sources(owner, input, guard);
       const live = this.#liveness(input, sources);
       plan = this.#plan(input, sources, live);
       const binary = input.encoding ? input.encoding === 'binary' : Object.values(input.inputs).some((v) => 'data' in v && v.data instanceof Uint8Array);
       for (const [name, source] of sources) {
+        guard.checkDeadline();
         const t = 'handle' in source ? source.handle.detach() : engine.tensor(source.value.data, { shape: source.value.shape, dtype: source.value.dtype });
         slots[live.inputs.get(name)!] = t;
       }
@@ -324,9 +326,10 @@ export class TensorService {
   }
 
   /** Decoded values and looked-up handles; INVALID_INPUT / NOT_FOUND before anything is planned. */
-  #sources(owner: string, input: RunInput): Map<string, Source> {
+  #sources(owner: string, input: RunInput, guard: RunGuard): Map<string, Source> {
     const sources = new Map<string, Source>();
     for (const [name, v] of Object.entries(input.inputs)) {
+      guard.checkDeadline();
       if ('handle' in v) sources.set(name, { handle: this.handles.get(owner, v.handle) });
       else {
         try {

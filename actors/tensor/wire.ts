@@ -4,6 +4,7 @@
 // JSON has no NaN or ±Infinity (JSON.stringify writes them as `null`), so in the list form a float
 // that is not finite travels as one of the strings "NaN", "Infinity", "-Infinity" — in both
 // directions. The binary form carries the IEEE bits as they are.
+import { endianness } from 'node:os';
 import { Type, type Static } from '@sinclair/typebox';
 import { byteSize, f16BitsToF32, f32ToF16Bits, isFloat, toHostArray, type DType, type HostArray } from './dtype.ts';
 import { checkShape, numel } from './shape.ts';
@@ -25,6 +26,9 @@ export type TensorValue = Static<typeof TensorValueSchema>;
 export class WireError extends Error {
   override name = 'WireError';
 }
+
+/** On a little-endian host (nearly all), f32/i32 bytes are copied as they are instead of read one by one. */
+const LITTLE_ENDIAN = endianness() === 'LE';
 
 const FROM_TEXT: Readonly<Record<NonFinite, number>> = { NaN: NaN, Infinity: Infinity, '-Infinity': -Infinity };
 
@@ -57,6 +61,11 @@ export function decodeTensorValue(value: TensorValue, maxElements: number): { sh
     if (bytes.byteLength !== n * byteSize(dtype)) {
       throw new WireError(`binary data has ${bytes.byteLength} bytes; shape [${shape}] of ${dtype} needs ${n * byteSize(dtype)}`);
     }
+    if (LITTLE_ENDIAN && dtype !== 'f16') {
+      // A copy into a fresh, aligned buffer: the message's bytes may sit at any offset of a larger one.
+      const copy = new Uint8Array(bytes).buffer;
+      return { shape, dtype, data: dtype === 'i32' ? new Int32Array(copy) : new Float32Array(copy) };
+    }
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (dtype === 'i32') return { shape, dtype, data: Int32Array.from({ length: n }, (_, i) => view.getInt32(i * 4, true)) };
     if (dtype === 'f16') return { shape, dtype, data: Float32Array.from({ length: n }, (_, i) => f16BitsToF32(view.getUint16(i * 2, true))) };
@@ -72,6 +81,9 @@ export function decodeTensorValue(value: TensorValue, maxElements: number): { sh
 
 export function encodeTensorValue(shape: readonly number[], dtype: DType, data: HostArray, binary: boolean): TensorValue {
   if (!binary) return { shape: [...shape], dtype, data: Array.from(data, toListElement) };
+  if (LITTLE_ENDIAN && dtype !== 'f16') {
+    return { shape: [...shape], dtype, data: new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)) };
+  }
   const bytes = new Uint8Array(data.length * byteSize(dtype));
   const view = new DataView(bytes.buffer);
   for (let i = 0; i < data.length; i++) {

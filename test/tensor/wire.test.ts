@@ -40,3 +40,18 @@ test('i32 div is true division: x/0 = ±Infinity, 0/0 = NaN, on the JS and the W
     }
   }
 });
+
+test('binary data at any offset of a larger buffer decodes to the same values (f32, i32, f16)', () => {
+  const f32 = new Uint8Array(new Float32Array([1.5, -2, NaN]).buffer);
+  const i32 = new Uint8Array(new Int32Array([7, -8, 2 ** 31 - 1]).buffer);
+  for (const [dtype, bytes, want] of [['f32', f32, [1.5, -2, NaN]], ['i32', i32, [7, -8, 2 ** 31 - 1]]] as const) {
+    const big = new Uint8Array(bytes.length + 3);
+    big.set(bytes, 1); // offset 1: not aligned for a 4-byte view
+    const decoded = decodeTensorValue({ shape: [3], dtype, data: big.subarray(1, 1 + bytes.length) }, 10);
+    assert.deepEqual(Array.from(decoded.data), want, dtype);
+    assert.deepEqual(Array.from(encodeTensorValue([3], dtype, decoded.data, true).data as Uint8Array), Array.from(bytes), `${dtype} encodes back`);
+  }
+  const half = encodeTensorValue([2], 'f16', new Float32Array([0.5, -3]), true);
+  assert.equal((half.data as Uint8Array).length, 4);
+  assert.deepEqual(Array.from(decodeTensorValue(half, 10).data), [0.5, -3]);
+});
