@@ -4,7 +4,15 @@
 import type { ProtocolSpec } from './protocol.ts';
 import { callProtocol } from './call/protocol.ts';
 import { blobsProtocol } from './blobs/provider.ts';
+import { sshProtocol } from './ssh/protocol.ts';
+import type { NodeConfig } from '../supervisors/config.ts';
 
-export function builtinProtocols(): ProtocolSpec[] {
-  return [callProtocol(), blobsProtocol()];
+/** What some protocols need of their node: its home folder and config.toml. */
+export interface BuiltinContext {
+  home: string;
+  config: NodeConfig;
+}
+
+export function builtinProtocols(node?: BuiltinContext): ProtocolSpec[] {
+  return [callProtocol(), blobsProtocol(), sshProtocol(node ? { config: node.config.ssh } : {})];
 }

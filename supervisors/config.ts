@@ -36,6 +36,29 @@ export interface NodeConfig {
     clientBufferBytes: number;
   };
   log: { level: string };
+  ssh: SshConfig;
+}
+
+/** [ssh] in config.toml: the alknet/ssh and alknet/sftp servers (docs/ssh.md). */
+export interface SshConfig {
+  /** `HOST:PORT` patterns `ssh -L`/`-D` may reach (HOST: an IP, a CIDR, a name or `*`; PORT: a number or `*`). */
+  allowDestinations: string[];
+  /** `HOST:PORT` patterns `ssh -R` may listen on, same form. */
+  allowBind: string[];
+  /** Password authentication against [ssh.passwords] (off by default). */
+  passwordAuthentication: boolean;
+  /** Keyboard-interactive authentication against [ssh.passwords] (off by default). */
+  keyboardInteractive: boolean;
+  /** user → `scrypt:<salt base64>:<hash base64>` (docs/ssh.md says how to make one). */
+  passwords: Record<string, string>;
+  /** Refused logins per remote address per minute before that address is shut out (default 5). */
+  maxAuthFailuresPerMinute: number;
+  /** When the node runs as root: the user shells, commands and SFTP run as (null: the node's user). */
+  runAs: string | null;
+  /** The folder SFTP serves, relative to the home folder or absolute (default "files"). */
+  sftpRoot: string;
+  /** The login shell for `ssh` without a command (default: $SHELL, else /bin/sh). */
+  shell: string | null;
 }
 
 export const DEFAULT_CONFIG: NodeConfig = {
@@ -55,6 +78,17 @@ export const DEFAULT_CONFIG: NodeConfig = {
     clientBufferBytes: 256 * 1024 * 1024,
   },
   log: { level: 'info' },
+  ssh: {
+    allowDestinations: ['127.0.0.1:*'],
+    allowBind: ['127.0.0.1:*'],
+    passwordAuthentication: false,
+    keyboardInteractive: false,
+    passwords: {},
+    maxAuthFailuresPerMinute: 5,
+    runAs: null,
+    sftpRoot: 'files',
+    shell: null,
+  },
 };
 
 export function configPath(home: string): string {
@@ -96,5 +130,30 @@ export function loadConfig(home: string): NodeConfig {
   }
   const log = raw.log as Record<string, unknown> | undefined;
   if (log?.level !== undefined) config.log.level = str('log.level', log.level);
+  const ssh = raw.ssh as Record<string, unknown> | undefined;
+  if (ssh !== undefined) {
+    if (typeof ssh !== 'object' || ssh === null) throw new ConfigError(`${file}: [ssh] must be a table`);
+    const bool = (key: string, v: unknown): boolean => {
+      if (typeof v !== 'boolean') throw new ConfigError(`${file}: "${key}" must be true or false`);
+      return v;
+    };
+    const strings = (key: string, v: unknown): string[] => {
+      if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new ConfigError(`${file}: "${key}" must be an array of strings`);
+      return v as string[];
+    };
+    const c = config.ssh;
+    if (ssh.allowDestinations !== undefined) c.allowDestinations = strings('ssh.allowDestinations', ssh.allowDestinations);
+    if (ssh.allowBind !== undefined) c.allowBind = strings('ssh.allowBind', ssh.allowBind);
+    if (ssh.passwordAuthentication !== undefined) c.passwordAuthentication = bool('ssh.passwordAuthentication', ssh.passwordAuthentication);
+    if (ssh.keyboardInteractive !== undefined) c.keyboardInteractive = bool('ssh.keyboardInteractive', ssh.keyboardInteractive);
+    if (ssh.maxAuthFailuresPerMinute !== undefined) c.maxAuthFailuresPerMinute = num('ssh.maxAuthFailuresPerMinute', ssh.maxAuthFailuresPerMinute);
+    if (ssh.runAs !== undefined) c.runAs = str('ssh.runAs', ssh.runAs);
+    if (ssh.sftpRoot !== undefined) c.sftpRoot = str('ssh.sftpRoot', ssh.sftpRoot);
+    if (ssh.shell !== undefined) c.shell = str('ssh.shell', ssh.shell);
+    if (ssh.passwords !== undefined) {
+      if (typeof ssh.passwords !== 'object' || ssh.passwords === null || Array.isArray(ssh.passwords)) throw new ConfigError(`${file}: [ssh.passwords] must be a table`);
+      for (const [user, hash] of Object.entries(ssh.passwords)) c.passwords[user] = str(`ssh.passwords.${user}`, hash);
+    }
+  }
   return config;
 }

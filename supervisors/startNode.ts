@@ -100,7 +100,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
   // The built-in protocols, then the caller's; a caller's protocol replaces a built-in one of the same ALPN.
   const registry = new ProtocolRegistry();
   const extra = new Map((options.protocols ?? []).map((spec) => [spec.alpn, spec]));
-  for (const spec of builtinProtocols()) registry.add(extra.get(spec.alpn) ?? spec);
+  for (const spec of builtinProtocols({ home: options.home, config })) registry.add(extra.get(spec.alpn) ?? spec);
   for (const spec of extra.values()) if (!registry.get(spec.alpn)) registry.add(spec);
 
   // The one catalogue: node-level views here, each service's declarations beside its messages.

@@ -12,6 +12,8 @@ import { VAULT_SYSTEM_ID } from '../vault/messages.ts';
 import { readKnownNodes } from './knownNodes.ts';
 import { PeerList } from './peerList.ts';
 import { missingScopes } from './scopes.ts';
+import { authorizeKey } from './authorizedKeys.ts';
+import { AuthorizedKeysFile } from './authorizedKeysFile.ts';
 import { isPeersMessageType, type PeersMessageType } from './messages.ts';
 import type { ReplyOf, RequestOf } from '../../bus/catalogue.ts';
 
@@ -45,6 +47,7 @@ interface PeersContext {
   home: string;
   bus: PeersInput['bus'];
   peers: PeerListRef;
+  authorizedKeys: AuthorizedKeysFile;
   selfNodeId: string | null;
   pending: readonly QueuedPeersRequest[];
   maxPending: number;
@@ -75,6 +78,13 @@ async function answer(ctx: PeersContext, event: PeersRequest): Promise<void> {
     switch (event.type) {
       case 'peers.authorize':
         return port.reply(authorize(ctx, event.payload as RequestOf<'peers.authorize'>));
+      case 'peers.authorizeSshKey': {
+        const req = event.payload as RequestOf<'peers.authorizeSshKey'>;
+        const decision = authorizeKey(ctx.authorizedKeys.current(), req.keyType, req.publicKey, req.remoteHost);
+        if (!decision.allowed) return port.reply({ allowed: false, reason: decision.reason });
+        const { key } = decision;
+        return port.reply({ allowed: true, line: key.line, comment: key.comment, options: { ...key.options } });
+      }
       case 'peers.list':
         return port.reply({ peers: ctx.peers.list.peers() });
       case 'peers.resolve': {
@@ -121,6 +131,7 @@ export const peersMachine = setup({
     bus: input.bus,
     // Throws (the actor fails to start) if peers.toml exists and is malformed: a node must not run on it.
     peers: new PeerListRef(new PeerList(input.home, { onError: (err) => input.log?.warn({ error: err.message }, 'peers.toml not reloaded') })),
+    authorizedKeys: new AuthorizedKeysFile(input.home, input.log),
     selfNodeId: null,
     pending: [],
     maxPending: input.maxPending ?? 256,

@@ -37,6 +37,37 @@ export const peersMessages = defineMessages({
       T.Object({ allowed: T.Literal(false), reason: T.String({ maxLength: 512 }) }),
     ]),
   },
+  /**
+   * An SSH public key (its type and wire blob) offered from `remoteHost` on `alpn` → allowed with the
+   * authorized_keys options that bind it (from=, command=, no-pty, no-port-forwarding), or refused
+   * with a reason. Only HOME/authorized_keys is consulted; node identities go through peers.authorize.
+   */
+  'peers.authorizeSshKey': {
+    request: T.Object(
+      {
+        keyType: T.String({ minLength: 1, maxLength: 64 }),
+        publicKey: T.Uint8Array({ minByteLength: 1, maxByteLength: 16 * 1024 }),
+        alpn: Alpn,
+        remoteHost: T.String({ maxLength: 64 }),
+      },
+      { additionalProperties: false },
+    ),
+    reply: T.Union([
+      T.Object({
+        allowed: T.Literal(true),
+        /** The authorized_keys line that matched, for log lines. */
+        line: T.Integer({ minimum: 1 }),
+        comment: T.String(),
+        options: T.Object({
+          from: T.Optional(T.String()),
+          command: T.Optional(T.String()),
+          noPty: T.Boolean(),
+          noPortForwarding: T.Boolean(),
+        }),
+      }),
+      T.Object({ allowed: T.Literal(false), reason: T.String({ maxLength: 512 }) }),
+    ]),
+  },
   /** Where a node was last met (known_nodes), as NODEID@host:port, or null. */
   'peers.resolve': {
     request: T.Object({ nodeId: NodeIdText }, { additionalProperties: false }),

@@ -1,0 +1,53 @@
+// The account shells and commands run as: the node's own user, or (when the node runs as root and
+// [ssh] runAs names a user) that user, with its uid, gid, home and login shell from the passwd
+// database. The environment a child gets is built here from nothing, never inherited: the node's own
+// environment may hold ALKNET_PASSPHRASE.
+import os from 'node:os';
+import { execFileSync } from 'node:child_process';
+import type { SshConfig } from '../../supervisors/config.ts';
+
+export interface Account {
+  name: string;
+  uid?: number;
+  gid?: number;
+  home: string;
+  shell: string;
+}
+
+function passwdEntry(name: string): { uid: number; gid: number; home: string; shell: string } {
+  let line: string;
+  try {
+    line = execFileSync('getent', ['passwd', name], { encoding: 'utf8', timeout: 5_000 }).trim().split('\n')[0] ?? '';
+  } catch {
+    throw new Error(`[ssh] runAs: no user "${name.slice(0, 64)}" in the passwd database`);
+  }
+  const f = line.split(':');
+  if (f.length < 7) throw new Error(`[ssh] runAs: cannot read the passwd entry of "${name.slice(0, 64)}"`);
+  return { uid: Number(f[2]), gid: Number(f[3]), home: f[5]!, shell: f[6]! };
+}
+
+export function resolveAccount(config: SshConfig): Account {
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (config.runAs !== null && config.runAs !== '' && isRoot) {
+    const e = passwdEntry(config.runAs);
+    return { name: config.runAs, uid: e.uid, gid: e.gid, home: e.home || '/', shell: config.shell ?? (e.shell || '/bin/sh') };
+  }
+  const me = os.userInfo();
+  return { name: me.username, home: me.homedir, shell: config.shell ?? (process.env.SHELL || me.shell || '/bin/sh') };
+}
+
+/** Variables a client may set with `SendEnv`/`SetEnv` (as OpenSSH's usual AcceptEnv LANG LC_*). */
+export function acceptsEnv(name: string): boolean {
+  return /^(LANG|LC_[A-Z]+|TZ|COLORTERM)$/.test(name);
+}
+
+export function childEnv(account: Account, extra: Record<string, string>): Record<string, string> {
+  return {
+    HOME: account.home,
+    USER: account.name,
+    LOGNAME: account.name,
+    SHELL: account.shell,
+    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    ...extra,
+  };
+}
