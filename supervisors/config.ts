@@ -34,6 +34,8 @@ export interface NodeConfig {
     maxFrameBytes: number;
     /** Bytes the whole node buffers on behalf of clients (large partial frames), bytes. */
     clientBufferBytes: number;
+    /** Per-call cost budget of tensor/run (sum over ops of elements × op factor; docs/tensor.md). */
+    tensorMaxCost: number;
   };
   log: { level: string };
   ssh: SshConfig;
@@ -76,6 +78,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
     maxFirstFrameBytes: 64 * 1024,
     maxFrameBytes: 16 * 1024 * 1024,
     clientBufferBytes: 256 * 1024 * 1024,
+    tensorMaxCost: 1e10,
   },
   log: { level: 'info' },
   ssh: {

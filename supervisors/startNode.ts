@@ -152,7 +152,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
       id: 'tensor',
       systemId: TENSOR_SYSTEM_ID,
       logic: options.serviceLogic?.tensor ?? tensorMachine,
-      input: { backend: tensorBackend, events: bus },
+      input: { backend: tensorBackend, events: bus, limits: { maxCost: config.limits.tensorMaxCost ?? 1e10 } },
       restart: 'permanent',
     });
   }
