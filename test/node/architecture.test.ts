@@ -17,6 +17,7 @@ import { servedBy } from '../../operations/catalogue.ts';
 import { CallError } from '../../operations/errors.ts';
 import { addPeer } from '../../actors/peers/peersFile.ts';
 import { fsMachine } from '../../actors/fs/machine.ts';
+import { tensorMachine } from '../../actors/tensor/machine.ts';
 import { nodeIdFromPublicKey } from '../../actors/vault/nodeId.ts';
 import { echo, newKeys, within } from '../listener/fixtures.ts';
 import { echoProtocol, makeHome, poll, startTestNode } from './helpers.ts';
@@ -179,6 +180,39 @@ test('fs crashes while a remote blobs call waits on it: a retryable error, then 
     assert.equal(node.root.system.get('tensor'), before, 'the tensor actor was not restarted');
     const read = (await client.call('tensor/read', { handle: created.handle, encoding: 'json' })) as { data: number[] };
     assert.deepEqual(read.data, [1, 2], 'its handle survived the fs crash');
+  } finally {
+    await client.close();
+    await node.stop();
+  }
+});
+
+test('tensor crashes while a remote tensor/run waits on it: a retryable error, then served again; fs keeps its state', async () => {
+  const home = await makeHome();
+  const caller = newKeys();
+  addPeer(home.home, nodeIdFromPublicKey(caller.publicKey), { scopes: ['blobs', 'tensor'] });
+  const node = await startTestNode(home, { tensor: 'js', serviceLogic: { tensor: crashable(tensorMachine, 'tensor.run') } });
+  const client = await connect(`${node.nodeId}@${node.address}`, { identity: caller });
+  try {
+    const { hash } = await node.bus.request('fs', 'fs.addBytes', { bytes: new TextEncoder().encode('kept across a tensor crash') });
+    const fsBefore = node.root.system.get('fs');
+    const run = { inputs: { a: { shape: [2], dtype: 'f32', data: [1, 2] } }, graph: [{ op: 'neg', args: ['a'], out: 'b' }], outputs: ['b'], encoding: 'json' };
+    const inFlight = client.call('tensor/run', run, { deadlineMs: 20_000 });
+    inFlight.catch(() => {});
+    await poll(() => ((node.root.system.get('tensor')?.getSnapshot().context as { held?: number })?.held === 1 ? true : undefined), 10_000, 'the run is held');
+    node.root.system.get('tensor')!.send({ type: 'test.crash' } as EventObject);
+    const err = await expectCallError(inFlight, 'UNAVAILABLE');
+    assert.equal(err.retryable, true, 'the caller may retry');
+    let info: unknown;
+    for (let attempt = 0; attempt < 50 && info === undefined; attempt++) {
+      info = await client.call('tensor/info', {}, { deadlineMs: 5_000 }).catch(async (e: unknown) => {
+        assert.ok(e instanceof CallError && e.retryable, `only retryable errors while tensor restarts, got ${String(e)}`);
+        await new Promise((r) => setTimeout(r, 100));
+        return undefined;
+      });
+    }
+    assert.ok(info && typeof info === 'object' && 'backend' in info, 'tensor answers after its restart');
+    assert.equal(node.root.system.get('fs'), fsBefore, 'the fs actor was not restarted');
+    assert.deepEqual(await client.call('blobs/has', { hash }), { has: true }, 'the blob is still there');
   } finally {
     await client.close();
     await node.stop();
