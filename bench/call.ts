@@ -1,100 +1,230 @@
-// alknet/call overhead: calls/s and p50/p99 of a small echo operation over alknet/call, next to the
-// raw one-stream-per-request echo (bench/transport's measure) on the same node and transport, in
-// the same run. QUIC: one connection, a stream per request. TLS: a connection per request (TLS
-// carries one stream), for both sides.
+// alknet/call next to a bare node:http2 TLS server, through the public API (`connect()` of index.ts),
+// in one run. Each server runs in its own process (bench/call-server.ts); this process is the client.
+// Both answer the same JSON: {text: 32 chars} → {text}.
+//   sequential        one client, one call at a time: req/s, p50/p99
+//   64 in flight      one client, 64 calls outstanding at all times: req/s, p50/p99
+//   256 / 10,000      that many calls started at once on one client: served / BUSY / failed
+//   dial + close      connect() then close(), one after the other: per second
+//                     (alknet's connect() dials at once over both transports)
 //   npx tsx bench/call.ts [--short]
-// Never fails on timing.
-import fs from 'node:fs';
+// Never fails on timing. BENCH_SERVER_PROF=DIR writes the alknet server's CPU profile; run this
+// script under `node --cpu-prof --import tsx` for the client's.
+import { spawn } from 'node:child_process';
+import http2 from 'node:http2';
 import os from 'node:os';
 import path from 'node:path';
-import type { Duplex } from 'node:stream';
-import { Type } from '@sinclair/typebox';
-import { pino } from 'pino';
-import { createVaultFile } from '../actors/vault/vaultFile.ts';
-import { startNode } from '../supervisors/startNode.ts';
-import { dial } from '../actors/listener/dial.ts';
+import { fileURLToPath } from 'node:url';
+import fs from 'node:fs';
+import { connect, type NodeClient } from '../index.ts';
 import { ephemeralKeyPair } from '../actors/listener/tlsIdentity.ts';
-import type { Connection } from '../actors/listener/connection.ts';
-import { sessionFromHandler } from '../protocols/protocol.ts';
-import { defineOperation } from '../operations/catalogue.ts';
-import { connect } from '../protocols/call/connect.ts';
+import { CallError } from '../operations/errors.ts';
+import { ECHO_PATH } from './call-server.ts';
 
 const SHORT = process.argv.includes('--short');
-const REQUESTS = SHORT ? 50 : 500;
+const SEQUENTIAL = SHORT ? 100 : 2_000;
+const WINDOW = 64;
+const IN_FLIGHT_TOTAL = SHORT ? 640 : 12_800;
+const BURSTS = SHORT ? [256] : [256, 10_000];
+const DIALS = SHORT ? 10 : 100;
 const PAYLOAD = 'x'.repeat(32);
-const RAW_ALPN = 'bench/raw-echo';
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+interface ServerProcess {
+  address: string;
+  stop(): Promise<void>;
 }
 
-async function measure(n: number, once: () => Promise<void>): Promise<{ perSec: number; p50: number; p99: number }> {
-  for (let i = 0; i < Math.min(10, n); i++) await once(); // warm-up
-  const times: number[] = [];
-  const start = performance.now();
-  for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    await once();
-    times.push(performance.now() - t);
-  }
-  const total = (performance.now() - start) / 1000;
-  times.sort((a, b) => a - b);
-  return { perSec: n / total, p50: percentile(times, 50), p99: percentile(times, 99) };
-}
-
-async function rawEcho(stream: Duplex): Promise<void> {
-  stream.end(PAYLOAD);
-  let got = 0;
-  for await (const chunk of stream) got += (chunk as Buffer).length;
-  if (got !== PAYLOAD.length) throw new Error(`echo returned ${got} bytes`);
-}
-
-async function main(): Promise<void> {
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'alknet-bench-call-'));
-  await createVaultFile(home, { passphrase: 'bench', kdf: { N: 1024, r: 8, p: 1 } });
-  const node = await startNode({
-    home,
-    passphrase: 'bench',
-    listen: '127.0.0.1:0',
-    tensor: false,
-    logger: pino({ level: 'silent' }),
-    protocols: [{ alpn: RAW_ALPN, session: sessionFromHandler(({ conn }) => conn.onStream((s) => s.pipe(s))) }],
-  });
-  node.operations.register([
-    defineOperation({
-      name: 'bench/echo', type: 'query', input: Type.Object({ text: Type.String({ maxLength: 1024 }) }),
-      output: Type.Object({ text: Type.String() }), scopes: [], visibility: 'external', handler: async ({ text }) => ({ text }),
-    }),
-  ], 'bench');
-  const address = `${node.nodeId}@${node.address}`;
-  const identity = ephemeralKeyPair();
-  const knownNodesPath = path.join(home, 'known_nodes');
-
-  const rows: string[][] = [];
-  for (const transport of ['quic', 'tls'] as const) {
-    let quicConn: Connection | null = null;
-    if (transport === 'quic') quicConn = await dial(address, { alpn: RAW_ALPN, transport, identity, knownNodesPath });
-    const raw = await measure(REQUESTS, async () => {
-      if (quicConn) return rawEcho(await quicConn.openStream());
-      const conn = await dial(address, { alpn: RAW_ALPN, transport, identity, knownNodesPath });
-      await rawEcho(await conn.openStream());
-      await conn.close();
+/** Starts bench/call-server.ts MODE in a child process and waits for its address line. */
+async function startServer(mode: 'h2' | 'alknet'): Promise<ServerProcess> {
+  const script = fileURLToPath(new URL('./call-server.ts', import.meta.url));
+  const cwd = fileURLToPath(new URL('..', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', script, mode], { cwd, stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async (): Promise<void> => {
+    child.stdin.end();
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      const timer = setTimeout(() => reject(new Error(`the ${mode} server did not start in 60 s`)), 60_000);
+      child.stdout.on('data', (c: Buffer) => {
+        text += c.toString();
+        const end = text.indexOf('\n');
+        if (end >= 0) {
+          clearTimeout(timer);
+          resolve(text.slice(0, end));
+        }
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`the ${mode} server exited (${code})`));
+      });
     });
-    await quicConn?.close();
-    const client = await connect(address, { transport, identity, knownNodesPath });
-    const call = await measure(REQUESTS, async () => {
+    return { address: (JSON.parse(line) as { address: string }).address, stop };
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+}
+
+/** One side of the comparison: how to make one call, and how to dial and close. */
+interface Side {
+  name: string;
+  call(): Promise<void>;
+  dialAndClose(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function h2Connect(address: string): Promise<http2.ClientHttp2Session> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`https://${address}`, { rejectUnauthorized: false });
+    session.once('connect', () => resolve(session));
+    session.once('error', reject);
+  });
+}
+
+function h2Close(session: http2.ClientHttp2Session): Promise<void> {
+  return new Promise((resolve) => session.close(() => resolve()));
+}
+
+async function h2Side(address: string): Promise<Side> {
+  const session = await h2Connect(address);
+  session.on('error', () => {});
+  const body = JSON.stringify({ text: PAYLOAD });
+  return {
+    name: 'node:http2',
+    call: () =>
+      new Promise<void>((resolve, reject) => {
+        const req = session.request({ ':method': 'POST', ':path': ECHO_PATH, 'content-type': 'application/json' });
+        const chunks: Buffer[] = [];
+        let status = 0;
+        req.on('response', (headers) => (status = Number(headers[':status'])));
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          if (status !== 200) return reject(new Error(`HTTP ${status}`));
+          const out = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { text: string };
+          if (out.text !== PAYLOAD) return reject(new Error('bad echo'));
+          resolve();
+        });
+        req.on('error', reject);
+        req.end(body);
+      }),
+    dialAndClose: async () => h2Close(await h2Connect(address)),
+    close: () => h2Close(session),
+  };
+}
+
+async function alknetSide(address: string, transport: 'quic' | 'tls'): Promise<Side> {
+  const identity = ephemeralKeyPair();
+  const options = { transport, identity, knownNodesPath: path.join(os.tmpdir(), 'alknet-bench-call-known_nodes') };
+  const client: NodeClient = await connect(address, options);
+  return {
+    name: `alknet ${transport === 'quic' ? 'QUIC' : 'TLS'}`,
+    call: async () => {
       const out = await client.call<{ text: string }>('bench/echo', { text: PAYLOAD });
       if (out.text !== PAYLOAD) throw new Error('bad echo');
-    });
-    await client.close();
-    const f = (x: number) => x.toFixed(x < 10 ? 2 : 0);
-    rows.push([transport, f(raw.perSec), f(call.perSec), `${((call.perSec / raw.perSec) * 100).toFixed(0)}%`, `${f(raw.p50)} / ${f(raw.p99)}`, `${f(call.p50)} / ${f(call.p99)}`]);
-  }
-  await node.stop();
-  fs.rmSync(home, { recursive: true, force: true });
+    },
+    dialAndClose: async () => (await connect(address, options)).close(),
+    close: () => client.close(),
+  };
+}
 
-  console.log(`alknet/call vs raw echo: ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}, ${REQUESTS} sequential requests each`);
-  const header = ['transport', 'raw req/s', 'call req/s', 'call/raw', 'raw p50/p99 ms', 'call p50/p99 ms'];
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+}
+
+interface Rate {
+  perSec: number;
+  p50: number;
+  p99: number;
+  failed: number;
+}
+
+/** `total` calls with `window` of them outstanding at all times (window 1: sequential). */
+async function rate(side: Side, window: number, total: number): Promise<Rate> {
+  for (let i = 0; i < Math.min(50, total); i++) await side.call().catch(() => {}); // warm-up
+  const times: number[] = [];
+  let started = 0;
+  let failed = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: window }, async () => {
+      while (started < total) {
+        started++;
+        const t = performance.now();
+        try {
+          await side.call();
+          times.push(performance.now() - t);
+        } catch {
+          failed++;
+        }
+      }
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  times.sort((a, b) => a - b);
+  return { perSec: times.length / seconds, p50: percentile(times, 50), p99: percentile(times, 99), failed };
+}
+
+/** `n` calls started at once: how many were served, refused BUSY, or failed otherwise (first reason). */
+async function burst(side: Side, n: number): Promise<string> {
+  const results = await Promise.allSettled(Array.from({ length: n }, () => side.call()));
+  let served = 0;
+  let busy = 0;
+  let failed = 0;
+  let firstFailure = '';
+  for (const r of results) {
+    if (r.status === 'fulfilled') served++;
+    else if (r.reason instanceof CallError && r.reason.code === 'BUSY') busy++;
+    else {
+      failed++;
+      firstFailure ||= String((r.reason as Error)?.message ?? r.reason).slice(0, 60);
+    }
+  }
+  return `${served} / ${busy} / ${failed}${firstFailure ? ` (${firstFailure})` : ''}`;
+}
+
+async function dialRate(side: Side, n: number): Promise<number> {
+  await side.dialAndClose(); // warm-up
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) await side.dialAndClose();
+  return n / ((performance.now() - t0) / 1000);
+}
+
+const f = (x: number): string => (Number.isFinite(x) ? x.toFixed(x < 10 ? 2 : 0) : '-');
+const ratio = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}` : '-');
+
+async function main(): Promise<void> {
+  const [h2Server, alknetServer] = await Promise.all([startServer('h2'), startServer('alknet')]);
+  const sides = [await h2Side(h2Server.address), await alknetSide(alknetServer.address, 'quic'), await alknetSide(alknetServer.address, 'tls')];
+  const [h2, quic, tls] = sides as [Side, Side, Side];
+  const rows: string[][] = [];
+  try {
+    const seq = [await rate(h2, 1, SEQUENTIAL), await rate(quic, 1, SEQUENTIAL), await rate(tls, 1, SEQUENTIAL)];
+    rows.push(['sequential, req/s', ...seq.map((r) => f(r.perSec)), ratio(seq[1]!.perSec, seq[0]!.perSec), ratio(seq[2]!.perSec, seq[0]!.perSec)]);
+    rows.push(['sequential, p50 / p99 ms', ...seq.map((r) => `${f(r.p50)} / ${f(r.p99)}`), '', '']);
+    const par = [await rate(h2, WINDOW, IN_FLIGHT_TOTAL), await rate(quic, WINDOW, IN_FLIGHT_TOTAL), await rate(tls, WINDOW, IN_FLIGHT_TOTAL)];
+    rows.push([`${WINDOW} in flight, req/s`, ...par.map((r) => f(r.perSec)), ratio(par[1]!.perSec, par[0]!.perSec), ratio(par[2]!.perSec, par[0]!.perSec)]);
+    rows.push([`${WINDOW} in flight, p50 / p99 ms`, ...par.map((r) => `${f(r.p50)} / ${f(r.p99)}`), '', '']);
+    const failures = [...seq, ...par].reduce((n, r) => n + r.failed, 0);
+    if (failures > 0) rows.push(['failed calls in the rows above', ...[0, 1, 2].map((i) => String(seq[i]!.failed + par[i]!.failed)), '', '']);
+    for (const n of BURSTS) {
+      rows.push([`${n.toLocaleString('en')} at once: served / BUSY / failed`, await burst(h2, n), await burst(quic, n), await burst(tls, n), '', '']);
+    }
+    const dials = [await dialRate(h2, DIALS), await dialRate(quic, DIALS), await dialRate(tls, DIALS)];
+    rows.push(['dial + close, per second', ...dials.map(f), `QUIC/TLS ${ratio(dials[1]!, dials[2]!)}`, '']);
+  } finally {
+    await Promise.all(sides.map((s) => s.close().catch(() => {})));
+    await Promise.all([h2Server.stop(), alknetServer.stop()]);
+    fs.rmSync(path.join(os.tmpdir(), 'alknet-bench-call-known_nodes'), { force: true });
+  }
+
+  const load = os.loadavg().map((l) => l.toFixed(2)).join(' ');
+  console.log(`alknet/call vs node:http2 (each server in its own process; client here): ${os.cpus().length} cores, ` +
+    `${os.cpus()[0]?.model ?? '?'}, Node ${process.version}, load ${load}`);
+  const header = ['measure', 'node:http2', 'alknet QUIC', 'alknet TLS', 'QUIC/h2', 'TLS/h2'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => '| ' + r.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
   console.log(line(header));

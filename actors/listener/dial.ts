@@ -241,6 +241,8 @@ async function dialQuic(target: ParsedAddress, check: ServerCheck, opts: DialOpt
     peer: serverPeer,
     logger,
     stop: (reason) => quicClient.destroy({ isApp: true, errorCode: QUIC_APP_CLOSE_CODE, reason, force: true }),
+    // The caller of close() is not held for the draining period (alknet/call: dial + close).
+    drainInBackground: true,
   });
 }
 

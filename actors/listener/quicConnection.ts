@@ -158,6 +158,12 @@ export interface QuicConnectionOptions {
   logger: TransportLogger;
   /** Stops the underlying connection (server: connection.stop; client: QUICClient.destroy). */
   stop(reason: Uint8Array): Promise<void>;
+  /**
+   * close() returns once CONNECTION_CLOSE has been handed to the socket, and the draining period
+   * (3 PTO, 25–80 ms on loopback) runs in the background; `closed` still resolves at its end, and its
+   * timers keep the process alive only that long. Without it, close() waits for the drain.
+   */
+  drainInBackground?: boolean;
 }
 
 export function wrapQuicConnection(quic: QUICConnection, opts: QuicConnectionOptions): Connection {
@@ -166,10 +172,15 @@ export function wrapQuicConnection(quic: QUICConnection, opts: QuicConnectionOpt
   let localReason: string | undefined;
   let streamHandler: ((stream: Duplex) => void) | undefined;
   const pending: Duplex[] = [];
+  // Resolves at the first connection error: for a local close, js-quic's own listener (added at
+  // start, so called before this one) has by then sent CONNECTION_CLOSE, synchronously.
+  let closing!: () => void;
+  const closeSent = new Promise<void>((resolve) => (closing = resolve));
 
   quic.addEventListener(events.EventQUICConnectionError.name, (evt: Event) => {
     // The first error is the cause; later ones are consequences of the close.
     if (lastError === undefined) lastError = (evt as events.EventQUICConnectionError).detail;
+    closing();
   });
   quic.addEventListener(events.EventQUICConnectionStream.name, (evt: Event) => {
     const stream = (evt as events.EventQUICConnectionStream).detail;
@@ -216,9 +227,14 @@ export function wrapQuicConnection(quic: QUICConnection, opts: QuicConnectionOpt
     },
     async close(reason = 'closed'): Promise<void> {
       if (localReason === undefined && lastError === undefined) localReason = sanitizeReason(reason);
-      await opts.stop(Buffer.from(localReason ?? 'closed', 'utf8')).catch((err: Error) => {
+      const stopped = opts.stop(Buffer.from(localReason ?? 'closed', 'utf8')).catch((err: Error) => {
         logger.debug({ err: err.message }, 'quic stop failed');
       });
+      if (opts.drainInBackground) {
+        await Promise.race([closeSent, stopped, closed]);
+        return;
+      }
+      await stopped;
       await closed;
     },
     closed,

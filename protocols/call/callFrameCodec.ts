@@ -12,6 +12,8 @@ import type { BytesBudget } from '../../lib/byteBudget.ts';
 export const BUDGET_FREE_BYTES = 64 * 1024;
 
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
+/** The id of a server's call.error when the frame it answers had no readable id (refused from its header). */
+export const STREAM_ERROR_ID = '-';
 const HEADER_BYTES = 4;
 /** The largest length the 4-byte header can express; also the largest configurable limit. */
 const MAX_HEADER_LENGTH = 0xffff_ffff;

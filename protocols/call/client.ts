@@ -1,17 +1,23 @@
-// The client side of alknet/call: one stream per call. `call` resolves with the single output of a
-// query or mutation; `subscribe` yields every output of a subscription. A `call.error` becomes a
-// thrown CallError with the server's code; aborting (signal, deadline, leaving the loop) sends
-// call.aborted and closes the stream, which aborts the handler on the server.
-import { randomUUID } from 'node:crypto';
+// The client side of alknet/call. Queries and mutations share one long-lived stream (calls
+// multiplexed by id, sharedStream.ts); a subscription, and a call whose request frame is above
+// BUDGET_FREE_BYTES, get a stream of their own, so a slow subscription consumer or a bulk upload
+// holds only its own stream (back-pressure per call through the transport). `call` resolves with the
+// single output of a query or mutation; `subscribe` yields every output of a subscription. A
+// `call.error` becomes a thrown CallError with the server's code; aborting (signal, deadline, leaving
+// the loop) sends call.aborted {id}, which aborts the handler on the server.
+import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import {
+  BUDGET_FREE_BYTES,
   CallFrameDecoder,
   CallFrameError,
   DEFAULT_MAX_FRAME_BYTES,
   encodeFrame,
+  STREAM_ERROR_ID,
   type CallEnvelope,
   type CallRequested,
 } from './callFrameCodec.ts';
+import { NotRunError, SharedCallStream } from './sharedStream.ts';
 import { BusError, CallError } from '../../operations/errors.ts';
 
 export interface CallOptions {
@@ -28,6 +34,11 @@ export interface CallClientOptions {
   authToken?: string;
   /** How long after its deadline the client waits for the server's own TIMEOUT answer. Default 500 ms. */
   deadlineGraceMs?: number;
+  /**
+   * Opens a stream of its own for a subscription or a bulk call. Default: the same `openStream`
+   * that opens the shared stream (QUIC: a new stream; a TLS client passes a new connection here).
+   */
+  openDedicatedStream?: () => Promise<Duplex>;
 }
 
 /** Frames the client holds before it stops reading (back-pressure for a fast subscription). */
@@ -35,15 +46,95 @@ const HIGH_WATER_FRAMES = 32;
 
 export class CallClient {
   readonly #openStream: () => Promise<Duplex>;
+  readonly #openDedicated: () => Promise<Duplex>;
   readonly #options: CallClientOptions;
+  readonly #maxFrameBytes: number;
+  /** Call ids: a random prefix per client (they double as correlation ids in the server's logs) and a counter. */
+  readonly #idPrefix = randomBytes(9).toString('base64url');
+  #nextId = 0;
+  #shared: SharedCallStream | undefined;
+  #opening: Promise<SharedCallStream> | undefined;
+  #closed = false;
 
+  /** `openStream` opens the stream the calls share (again after it failed or ended). */
   constructor(openStream: () => Promise<Duplex>, options: CallClientOptions = {}) {
     this.#openStream = openStream;
+    this.#openDedicated = options.openDedicatedStream ?? openStream;
     this.#options = options;
+    this.#maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
   }
 
   async call<T = unknown>(operation: string, input: unknown, options: CallOptions = {}): Promise<T> {
-    const exchange = await this.#start(operation, input, options);
+    options.signal?.throwIfAborted();
+    const { request, frame } = this.#request(operation, input, options);
+    if (frame.length > BUDGET_FREE_BYTES) return this.#callOnOwnStream<T>(request, frame, options);
+    const graceMs = this.#options.deadlineGraceMs ?? 500;
+    // One more try only for a call the server did not run (it ended the stream cleanly first).
+    for (let attempt = 0; ; attempt++) {
+      const shared = await this.#sharedStream();
+      try {
+        return (await shared.call(request.id, frame, { ...options, graceMs })) as T;
+      } catch (err) {
+        if (!(err instanceof NotRunError)) throw err;
+        if (attempt >= 1 || this.#closed) throw new CallError('UNAVAILABLE', `the call was not run: ${err.message}`);
+      }
+    }
+  }
+
+  subscribe<T = unknown>(operation: string, input: unknown, options: CallOptions = {}): AsyncIterable<T> {
+    return { [Symbol.asyncIterator]: () => this.#subscription<T>(operation, input, options) };
+  }
+
+  /** Ends the shared stream (calls in flight still get their answers). */
+  close(): void {
+    this.#closed = true;
+    this.#shared?.end();
+    this.#shared = undefined;
+  }
+
+  /** The shared stream, opened once and again after it went away. */
+  async #sharedStream(): Promise<SharedCallStream> {
+    if (this.#closed) throw new CallError('UNAVAILABLE', 'the client is closed');
+    if (this.#shared?.usable) return this.#shared;
+    this.#opening ??= (async () => {
+      try {
+        const shared = new SharedCallStream(await this.#open(this.#openStream), this.#maxFrameBytes);
+        this.#shared = shared;
+        return shared;
+      } finally {
+        this.#opening = undefined;
+      }
+    })();
+    return this.#opening;
+  }
+
+  async #open(open: () => Promise<Duplex>): Promise<Duplex> {
+    try {
+      return await open();
+    } catch (err) {
+      if (err instanceof BusError) throw err;
+      throw new CallError('UNAVAILABLE', `cannot open a stream: ${(err as Error).message}`);
+    }
+  }
+
+  #request(operation: string, input: unknown, options: CallOptions): { request: CallRequested; frame: Uint8Array } {
+    const payload: CallRequested['payload'] = {
+      operationId: operation.startsWith('/') ? operation : `/${operation}`,
+      input,
+    };
+    const authToken = options.authToken ?? this.#options.authToken;
+    if (authToken !== undefined) payload.authToken = authToken;
+    if (options.deadlineMs !== undefined) payload.deadlineMs = options.deadlineMs;
+    const request: CallRequested = { type: 'call.requested', id: `${this.#idPrefix}.${(this.#nextId++).toString(36)}`, payload };
+    try {
+      return { request, frame: encodeFrame(request, this.#maxFrameBytes) };
+    } catch (err) {
+      throw new CallError('INVALID_INPUT', (err as Error).message);
+    }
+  }
+
+  async #callOnOwnStream<T>(request: CallRequested, frame: Uint8Array, options: CallOptions): Promise<T> {
+    const exchange = await this.#startExchange(request, frame, options);
     let finished = false;
     try {
       let output: unknown;
@@ -65,12 +156,10 @@ export class CallClient {
     }
   }
 
-  subscribe<T = unknown>(operation: string, input: unknown, options: CallOptions = {}): AsyncIterable<T> {
-    return { [Symbol.asyncIterator]: () => this.#subscription<T>(operation, input, options) };
-  }
-
   async *#subscription<T>(operation: string, input: unknown, options: CallOptions): AsyncGenerator<T> {
-    const exchange = await this.#start(operation, input, options);
+    options.signal?.throwIfAborted();
+    const { request, frame } = this.#request(operation, input, options);
+    const exchange = await this.#startExchange(request, frame, options);
     let finished = false;
     try {
       for (;;) {
@@ -87,31 +176,10 @@ export class CallClient {
     }
   }
 
-  async #start(operation: string, input: unknown, options: CallOptions): Promise<Exchange> {
-    options.signal?.throwIfAborted();
-    const maxFrameBytes = this.#options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
-    const payload: CallRequested['payload'] = {
-      operationId: operation.startsWith('/') ? operation : `/${operation}`,
-      input,
-    };
-    const authToken = options.authToken ?? this.#options.authToken;
-    if (authToken !== undefined) payload.authToken = authToken;
-    if (options.deadlineMs !== undefined) payload.deadlineMs = options.deadlineMs;
-    const request: CallRequested = { type: 'call.requested', id: randomUUID(), payload };
-    let frame: Uint8Array;
-    try {
-      frame = encodeFrame(request, maxFrameBytes);
-    } catch (err) {
-      throw new CallError('INVALID_INPUT', (err as Error).message);
-    }
-    let stream: Duplex;
-    try {
-      stream = await this.#openStream();
-    } catch (err) {
-      if (err instanceof BusError) throw err;
-      throw new CallError('UNAVAILABLE', `cannot open a stream: ${(err as Error).message}`);
-    }
-    const exchange = new Exchange(stream, request.id, maxFrameBytes);
+  /** A call on a stream of its own: the stream ends with the call. */
+  async #startExchange(request: CallRequested, frame: Uint8Array, options: CallOptions): Promise<Exchange> {
+    const stream = await this.#open(this.#openDedicated);
+    const exchange = new Exchange(stream, request.id, this.#maxFrameBytes);
     exchange.watch(options, this.#options.deadlineGraceMs ?? 500);
     stream.write(frame);
     return exchange;
@@ -230,7 +298,9 @@ class Exchange {
         return;
       }
       if (!envelope) return;
-      if (envelope.id !== this.#id) {
+      // On a stream of its own, an error for no readable id ("-": the frame was refused from its
+      // header, e.g. BUSY from the node's buffer budget) is this call's answer.
+      if (envelope.id !== this.#id && !(envelope.type === 'call.error' && envelope.id === STREAM_ERROR_ID)) {
         this.#fail(new CallError('INTERNAL', 'protocol error: the server answered another call id', { retryable: false }));
         this.#stream.destroy();
         return;

@@ -1,8 +1,10 @@
 // The client library: `const node = await connect('NODEID@127.0.0.1:4433')`, then `node.call(op,
 // input)`, `for await (const x of node.subscribe(op, input))`, `node.close()`.
-// QUIC: one pooled connection per client, one stream per call; when the connection drops, the
-// next call dials again (a call made meanwhile waits for the new connection within its deadline).
-// TLS: one TLS connection per call (TLS carries a single stream).
+// One pooled connection per client, dialled at connect() (a wrong key or an unreachable node fails
+// there) and again on the next call after it dropped. Calls share one stream on it (CallClient):
+// QUIC: a stream of the pooled connection, subscriptions and bulk calls get a stream each.
+// TLS: the pooled TLS connection is the shared stream; a subscription or bulk call dials a TLS
+// connection of its own (TLS carries one stream), closed when that call ends.
 import os from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -50,25 +52,35 @@ class PooledNodeClient implements NodeClient {
   readonly address: string;
   readonly #target: ParsedAddress;
   readonly #options: ConnectOptions;
+  readonly #transport: 'quic' | 'tls';
   readonly #calls: CallClient;
   #learnedNodeId: string | undefined;
+  /** The pooled connection: QUIC carries every stream; TLS carries the shared stream. */
   #connection: Promise<Connection> | null = null;
+  /** TLS: whether the pooled connection's one stream was handed to the CallClient already. */
+  #tlsStreamTaken = false;
+  /** TLS connections of subscriptions and bulk calls, closed with the client. */
+  readonly #dedicated = new Set<Connection>();
   #closed = false;
 
   constructor(address: string, target: ParsedAddress, options: ConnectOptions) {
     this.address = address;
     this.#target = target;
     this.#options = options;
-    this.#calls = new CallClient(() => this.#openStream(), options.authToken ? { authToken: options.authToken } : {});
+    this.#transport = options.transport ?? 'quic';
+    this.#calls = new CallClient(() => this.#openShared(), {
+      ...(options.authToken ? { authToken: options.authToken } : {}),
+      openDedicatedStream: () => this.#openDedicated(),
+    });
   }
 
   get nodeId(): string | undefined {
     return this.#target.nodeId ?? this.#learnedNodeId;
   }
 
-  /** QUIC: dial now, so that a wrong key or an unreachable node fails at connect(). */
+  /** Dials now, so that a wrong key or an unreachable node fails at connect(). */
   async ready(): Promise<void> {
-    if ((this.#options.transport ?? 'quic') === 'quic') await this.#quicConnection();
+    await this.#pooled();
   }
 
   #dial(): Promise<Connection> {
@@ -76,7 +88,7 @@ class PooledNodeClient implements NodeClient {
     const target = this.nodeId ? { ...this.#target, nodeId: this.nodeId } : this.#target;
     return dial(target, {
       alpn: CALL_ALPN,
-      transport: this.#options.transport ?? 'quic',
+      transport: this.#transport,
       knownNodesPath: this.#options.knownNodesPath ?? defaultKnownNodes(),
       ...(this.#options.identity ? { identity: this.#options.identity } : {}),
       ...(this.#options.dialTimeoutMs ? { timeoutMs: this.#options.dialTimeoutMs } : {}),
@@ -86,37 +98,55 @@ class PooledNodeClient implements NodeClient {
     });
   }
 
-  #quicConnection(): Promise<Connection> {
+  /** The pooled connection, dialled when there is none (or it closed). */
+  #pooled(): Promise<Connection> {
     if (this.#closed) return Promise.reject(new CallError('UNAVAILABLE', 'the client is closed'));
     if (!this.#connection) {
       const pending = this.#dial();
       this.#connection = pending;
-      pending.then(
-        (conn) => void conn.closed.then(() => {
-          if (this.#connection === pending) this.#connection = null; // reconnect on the next call
-        }),
-        () => {
-          if (this.#connection === pending) this.#connection = null;
-        },
-      );
+      this.#tlsStreamTaken = false;
+      const forget = (): void => {
+        if (this.#connection === pending) this.#connection = null; // dial again on the next call
+      };
+      pending.then((conn) => void conn.closed.then(forget), forget);
     }
     return this.#connection;
   }
 
-  async #openStream(): Promise<Duplex> {
-    if ((this.#options.transport ?? 'quic') === 'tls') {
-      const conn = await this.#dial();
-      const stream = await conn.openStream();
-      stream.once('close', () => void conn.close().catch(() => {}));
-      return stream;
+  async #openShared(): Promise<Duplex> {
+    if (this.#transport === 'tls') {
+      // The TLS connection's one stream is the shared stream; once it is spent, a new connection.
+      if (this.#tlsStreamTaken && this.#connection) {
+        const spent = this.#connection;
+        this.#connection = null;
+        void spent.then((c) => c.close('stream replaced'), () => {}).catch(() => {});
+      }
+      const conn = await this.#pooled();
+      this.#tlsStreamTaken = true;
+      return conn.openStream();
     }
+    return this.#openQuicStream();
+  }
+
+  async #openDedicated(): Promise<Duplex> {
+    if (this.#transport === 'quic') return this.#openQuicStream();
+    if (this.#closed) throw new CallError('UNAVAILABLE', 'the client is closed');
+    const conn = await this.#dial();
+    this.#dedicated.add(conn);
+    void conn.closed.then(() => this.#dedicated.delete(conn));
+    const stream = await conn.openStream();
+    stream.once('close', () => void conn.close().catch(() => {}));
+    return stream;
+  }
+
+  async #openQuicStream(): Promise<Duplex> {
     try {
-      return await (await this.#quicConnection()).openStream();
+      return await (await this.#pooled()).openStream();
     } catch (err) {
       // The pooled connection died under us: one fresh dial, then give up with the reason.
       this.#connection = null;
       if (this.#closed) throw err;
-      return (await this.#quicConnection()).openStream();
+      return (await this.#pooled()).openStream();
     }
   }
 
@@ -128,10 +158,18 @@ class PooledNodeClient implements NodeClient {
     return this.#calls.subscribe<T>(operation, input, options);
   }
 
+  /**
+   * Closes the pooled connection (and a TLS client's per-subscription connections). A QUIC close
+   * returns once the peer has been told; the connection drains in the background.
+   */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#calls.close();
     const conn = this.#connection;
     this.#connection = null;
-    if (conn) await (await conn.catch(() => null))?.close('client closed').catch(() => {});
+    const all = [...this.#dedicated].map((c) => c.close('client closed').catch(() => {}));
+    this.#dedicated.clear();
+    if (conn) all.push((async () => (await conn.catch(() => null))?.close('client closed').catch(() => {}))());
+    await Promise.all(all);
   }
 }

@@ -1,6 +1,7 @@
-// 10,000 concurrent calls over one connection whose in-flight limit is 1,000: every call is answered
-// (served or BUSY), and the heap returns to its level afterwards. Streams are in-memory pairs standing
-// for the streams of one QUIC connection (a TCP socket per call would test the OS, not the limit).
+// 256 and 10,000 calls in flight on one client (connect(), over QUIC and over TLS) against a real
+// node whose per-connection in-flight limit is 1,000: every call is answered (served or BUSY, never
+// UNAVAILABLE), the connection stays up (no new connection, none closed), every slot is given back,
+// the same client serves normally afterwards, and the heap returns to its level.
 // The load runs in a child `node --expose-gc` (see callLoad.ts) so the heap can be measured.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -9,41 +10,62 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const CALLS = 10_000;
+const BURSTS = [256, 10_000];
 const LIMIT = 1_000;
 
-interface LoadReport {
+interface Tally {
+  calls: number;
   ok: number;
   busy: number;
   other: string[];
-  inFlightPeak: number;
-  inFlightAfter: number;
-  afterwardsOk: number;
-  heapBefore: number | null;
-  heapAfter: number | null;
+  heldPeak: number;
 }
 
-test(`${CALLS} concurrent calls against a limit of ${LIMIT}: served or BUSY, memory back afterwards`, async () => {
-  const stdout = await new Promise<string>((resolve, reject) => {
+interface Summary {
+  heapBefore: number | null;
+  heapAfter: number | null;
+  heldAfter: number;
+  afterwardsOk: number;
+  connectionsAtStart: number;
+  newConnections: number;
+  closedConnections: number;
+}
+
+function runLoad(transport: 'quic' | 'tls'): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
     execFile(
       process.execPath,
-      ['--expose-gc', '--import', 'tsx', path.join(here, 'callLoad.ts'), String(CALLS), String(LIMIT)],
-      { cwd: path.resolve(here, '../..'), timeout: 120_000, maxBuffer: 1 << 20 },
+      ['--expose-gc', '--import', 'tsx', path.join(here, 'callLoad.ts'), transport, BURSTS.join(',')],
+      { cwd: path.resolve(here, '../..'), timeout: 180_000, maxBuffer: 1 << 20 },
       (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out)),
     );
   });
-  const report = JSON.parse(stdout.trim().split('\n').at(-1)!) as LoadReport;
-  assert.deepEqual(report.other, [], 'every call is served or BUSY');
-  assert.equal(report.ok + report.busy, CALLS);
-  assert.equal(report.ok, LIMIT, 'exactly the limit is served while the handlers are held');
-  assert.equal(report.inFlightPeak, LIMIT);
-  assert.equal(report.inFlightAfter, 0, 'every slot is released');
-  assert.equal(report.afterwardsOk, 50, 'the connection serves normally afterwards');
-  if (report.heapBefore === null || report.heapAfter === null) {
-    console.log('# memory check skipped: gc not exposed');
-    return;
-  }
-  const grownMiB = (report.heapAfter - report.heapBefore) / 2 ** 20;
-  console.log(`# heap ${(report.heapBefore / 2 ** 20).toFixed(1)} MiB before, ${(report.heapAfter / 2 ** 20).toFixed(1)} MiB after`);
-  assert.ok(grownMiB < 4, `heap grew by ${grownMiB.toFixed(1)} MiB after ${CALLS} calls`);
-});
+}
+
+for (const transport of ['quic', 'tls'] as const) {
+  test(`${transport}: ${BURSTS.join(' and ')} calls in flight on one client: served or BUSY, connection kept, memory back`, async () => {
+    const lines = (await runLoad(transport)).trim().split('\n').map((l) => JSON.parse(l) as Tally | Summary);
+    const tallies = lines.slice(0, BURSTS.length) as Tally[];
+    const summary = lines.at(-1) as Summary;
+    for (const [i, calls] of BURSTS.entries()) {
+      const t = tallies[i]!;
+      assert.equal(t.calls, calls);
+      assert.deepEqual(t.other, [], `${calls}: every call is served or BUSY (no UNAVAILABLE, no lost call)`);
+      assert.equal(t.ok + t.busy, calls);
+      assert.equal(t.ok, Math.min(calls, LIMIT), `${calls}: exactly the limit is served while the handlers are held`);
+      assert.equal(t.heldPeak, Math.min(calls, LIMIT));
+    }
+    assert.equal(summary.connectionsAtStart, 1, 'one connection, dialled at connect()');
+    assert.equal(summary.newConnections, 0, 'no connection was dialled again');
+    assert.equal(summary.closedConnections, 0, 'no connection was lost');
+    assert.equal(summary.heldAfter, 0, 'every handler finished');
+    assert.equal(summary.afterwardsOk, 50, 'the same client serves normally afterwards');
+    if (summary.heapBefore === null || summary.heapAfter === null) {
+      console.log('# memory check skipped: gc not exposed');
+      return;
+    }
+    const grownMiB = (summary.heapAfter - summary.heapBefore) / 2 ** 20;
+    console.log(`# ${transport}: heap ${(summary.heapBefore / 2 ** 20).toFixed(1)} MiB before, ${(summary.heapAfter / 2 ** 20).toFixed(1)} MiB after`);
+    assert.ok(grownMiB < 4, `heap grew by ${grownMiB.toFixed(1)} MiB after ${BURSTS.join(' + ')} calls`);
+  });
+}

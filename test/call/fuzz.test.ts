@@ -1,5 +1,6 @@
 // Fuzzing serveCallStream with random and mutated frames: it never throws, every stream ends
-// (answered with valid frames, or closed), and well-formed calls keep working afterwards.
+// (answered with valid frames, or closed: an idle stream is ended after requestTimeoutMs), and
+// well-formed calls keep working afterwards.
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import fc from 'fast-check';
@@ -81,15 +82,17 @@ test('random and mutated frames: no throw, every stream answered or closed', asy
   await fc.assert(
     fc.asyncProperty(input, fc.boolean(), async (bytes, endInput) => {
       const out = await feed(t.mock.timers, bytes, endInput);
-      // Whatever came back is a sequence of well-formed frames ending in completed or error.
+      // Whatever came back is well-formed frames; per call id, outputs then exactly one ending
+      // (completed or error) and nothing after it. A stream carries several calls, interleaved.
       const decoder = new CallFrameDecoder();
       decoder.push(out);
       decoder.end();
-      const frames: CallEnvelope[] = [];
-      for (let e = decoder.pull(); e; e = decoder.pull()) frames.push(e);
-      if (frames.length > 0) {
-        assert.ok(['call.completed', 'call.error'].includes(frames.at(-1)!.type), frames.map((f) => f.type).join());
-        for (const f of frames.slice(0, -1)) assert.equal(f.type, 'call.responded');
+      const byId = new Map<string, CallEnvelope[]>();
+      for (let e = decoder.pull(); e; e = decoder.pull()) byId.set(e.id, [...(byId.get(e.id) ?? []), e]);
+      for (const [id, frames] of byId) {
+        const types = frames.map((f) => f.type).join();
+        assert.ok(['call.completed', 'call.error'].includes(frames.at(-1)!.type), `${id}: ${types}`);
+        for (const f of frames.slice(0, -1)) assert.equal(f.type, 'call.responded', `${id}: ${types}`);
       }
     }),
     { numRuns: 200 },
