@@ -1,12 +1,14 @@
-// The `alknet/call` protocol: every stream a peer opens carries one call (QUIC: many streams per
-// connection; TLS: the connection is the one stream). It only translates frames into the node's
+// The `alknet/call` protocol: every stream a peer opens carries calls, multiplexed by id (QUIC: a
+// client keeps one shared stream, plus one per subscription or bulk call; TLS: the connection is the
+// one stream). It only translates frames into the node's
 // operation catalogue: who the caller is and what it may do is the peers service's answer
 // (`peers.authorize`, asked per call with the request's token, so grants and revocations apply at
 // once), and the operation itself is a bus request to the actor that owns it.
 //
 // Before anything is buffered the connection's peer is looked up once: a connection that is not
-// the node itself or a listed peer may send request frames of at most limits.maxFirstFrameBytes
-// (64 KiB by default), so anonymous clients cannot make the node hold 16 MiB each.
+// the node itself or a listed peer may send request frames (every frame of every stream, not only
+// the first) of at most limits.maxFirstFrameBytes (64 KiB by default), so anonymous clients cannot
+// make the node hold 16 MiB each.
 import type { Duplex } from 'node:stream';
 import type { ProtocolSpec, SessionServices } from '../protocol.ts';
 import { sessionFromHandler } from '../protocol.ts';
@@ -35,6 +37,28 @@ async function callerOf(services: SessionServices, nodeId: string | null, token:
   return { nodeId: answer.nodeId, scopes: new Set(answer.scopes) };
 }
 
+/**
+ * A connection's callers: asked per call, but calls that arrive (with the same token) while an
+ * answer is on its way share that answer instead of asking again. Nothing is kept once it arrives,
+ * so a grant or a revocation still applies to every call that starts after it.
+ */
+function sharedCallerOf(services: SessionServices, nodeId: string | null): (token: string | undefined) => Promise<Caller> {
+  const asking = new Map<string | undefined, Promise<Caller>>();
+  return (token) => {
+    let answer = asking.get(token);
+    if (!answer) {
+      const mine = callerOf(services, nodeId, token);
+      asking.set(token, mine);
+      const forget = (): void => {
+        if (asking.get(token) === mine) asking.delete(token);
+      };
+      mine.then(forget, forget);
+      answer = mine;
+    }
+    return answer;
+  };
+}
+
 export function callProtocol(): ProtocolSpec {
   return {
     alpn: CALL_ALPN,
@@ -46,7 +70,7 @@ export function callProtocol(): ProtocolSpec {
         .then((known) =>
           createConnectionCallServer({
             registry: services.operations,
-            caller: (token?: string) => callerOf(services, peerId, token),
+            caller: sharedCallerOf(services, peerId),
             limits: { maxFrameBytes: limits.maxFrameBytes, maxRequestBytes: known ? limits.maxFrameBytes : limits.maxFirstFrameBytes },
             budget: services.buffers,
             // Bad frames and silent streams are worth a line; a client closing its stream is not.

@@ -69,11 +69,16 @@ describe('alknet/call between two nodes', () => {
     }
   });
 
-  test('a subscription streams every output then completes', async () => {
-    const client = await clientOfB();
-    const seen: number[] = [];
-    for await (const { i } of client.subscribe<{ i: number }>('test/ticks', { n: 5 })) seen.push(i);
-    assert.deepEqual(seen, [0, 1, 2, 3, 4]);
+  test('a subscription streams every output then completes, over QUIC and over TLS, next to calls', async () => {
+    for (const transport of ['quic', 'tls'] as const) {
+      const client = await clientOfB(transport);
+      const seen: number[] = [];
+      const info = client.call<{ nodeId: string }>('node/info', {});
+      for await (const { i } of client.subscribe<{ i: number }>('test/ticks', { n: 5 })) seen.push(i);
+      assert.deepEqual(seen, [0, 1, 2, 3, 4], transport);
+      assert.equal((await info).nodeId, a.nodeId, transport);
+      assert.equal((await client.call<{ nodeId: string }>('node/info', {})).nodeId, a.nodeId, `${transport}: the shared stream goes on`);
+    }
   });
 
   test('FORBIDDEN names the scope; a peers.toml grant works without a restart', async () => {
