@@ -4,6 +4,7 @@
 //   sequential        one client, one call at a time: req/s, p50/p99
 //   64 in flight      one client, 64 calls outstanding at all times: req/s, p50/p99
 //   256 / 10,000      that many calls started at once on one client: served / BUSY / failed
+//   CPU per call      this process's (the client's) and the server process's CPU time / calls
 //   dial + close      connect() then close(), one after the other: per second
 //                     (alknet's connect() dials at once over both transports)
 //   npx tsx bench/call.ts [--short]
@@ -30,7 +31,19 @@ const PAYLOAD = 'x'.repeat(32);
 
 interface ServerProcess {
   address: string;
+  /** CPU time the server process has used so far, ms (Linux /proc; NaN elsewhere). */
+  cpuMs(): number;
   stop(): Promise<void>;
+}
+
+/** user + system CPU of a process from /proc/PID/stat, in ms (clock ticks of 10 ms). */
+function processCpuMs(pid: number | undefined): number {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
 }
 
 /** Starts bench/call-server.ts MODE in a child process and waits for its address line. */
@@ -62,7 +75,7 @@ async function startServer(mode: 'h2' | 'alknet'): Promise<ServerProcess> {
         reject(new Error(`the ${mode} server exited (${code})`));
       });
     });
-    return { address: (JSON.parse(line) as { address: string }).address, stop };
+    return { address: (JSON.parse(line) as { address: string }).address, cpuMs: () => processCpuMs(child.pid), stop };
   } catch (err) {
     child.kill('SIGKILL');
     throw err;
@@ -72,6 +85,7 @@ async function startServer(mode: 'h2' | 'alknet'): Promise<ServerProcess> {
 /** One side of the comparison: how to make one call, and how to dial and close. */
 interface Side {
   name: string;
+  server: ServerProcess;
   call(): Promise<void>;
   dialAndClose(): Promise<void>;
   close(): Promise<void>;
@@ -89,12 +103,14 @@ function h2Close(session: http2.ClientHttp2Session): Promise<void> {
   return new Promise((resolve) => session.close(() => resolve()));
 }
 
-async function h2Side(address: string): Promise<Side> {
+async function h2Side(server: ServerProcess): Promise<Side> {
+  const address = server.address;
   const session = await h2Connect(address);
   session.on('error', () => {});
   const body = JSON.stringify({ text: PAYLOAD });
   return {
     name: 'node:http2',
+    server,
     call: () =>
       new Promise<void>((resolve, reject) => {
         const req = session.request({ ':method': 'POST', ':path': ECHO_PATH, 'content-type': 'application/json' });
@@ -116,12 +132,14 @@ async function h2Side(address: string): Promise<Side> {
   };
 }
 
-async function alknetSide(address: string, transport: 'quic' | 'tls'): Promise<Side> {
+async function alknetSide(server: ServerProcess, transport: 'quic' | 'tls'): Promise<Side> {
+  const address = server.address;
   const identity = ephemeralKeyPair();
   const options = { transport, identity, knownNodesPath: path.join(os.tmpdir(), 'alknet-bench-call-known_nodes') };
   const client: NodeClient = await connect(address, options);
   return {
     name: `alknet ${transport === 'quic' ? 'QUIC' : 'TLS'}`,
+    server,
     call: async () => {
       const out = await client.call<{ text: string }>('bench/echo', { text: PAYLOAD });
       if (out.text !== PAYLOAD) throw new Error('bad echo');
@@ -140,14 +158,19 @@ interface Rate {
   p50: number;
   p99: number;
   failed: number;
+  /** CPU per call, ms, of this process (the client) and of the server's process. */
+  clientCpu: number;
+  serverCpu: number;
 }
 
 /** `total` calls with `window` of them outstanding at all times (window 1: sequential). */
 async function rate(side: Side, window: number, total: number): Promise<Rate> {
-  for (let i = 0; i < Math.min(50, total); i++) await side.call().catch(() => {}); // warm-up
+  for (let i = 0; i < Math.min(500, total / 4); i++) await side.call().catch(() => {}); // warm-up (JIT)
   const times: number[] = [];
   let started = 0;
   let failed = 0;
+  const cpu0 = process.cpuUsage();
+  const server0 = side.server.cpuMs();
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: window }, async () => {
@@ -164,8 +187,10 @@ async function rate(side: Side, window: number, total: number): Promise<Rate> {
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const serverCpu = (side.server.cpuMs() - server0) / total;
   times.sort((a, b) => a - b);
-  return { perSec: times.length / seconds, p50: percentile(times, 50), p99: percentile(times, 99), failed };
+  return { perSec: times.length / seconds, p50: percentile(times, 50), p99: percentile(times, 99), failed, clientCpu: (cpu.user + cpu.system) / 1000 / total, serverCpu };
 }
 
 /** `n` calls started at once: how many were served, refused BUSY, or failed otherwise (first reason). */
@@ -194,20 +219,23 @@ async function dialRate(side: Side, n: number): Promise<number> {
 }
 
 const f = (x: number): string => (Number.isFinite(x) ? x.toFixed(x < 10 ? 2 : 0) : '-');
+const cpuCell = (r: Rate): string => `${r.clientCpu.toFixed(3)} + ${Number.isFinite(r.serverCpu) ? r.serverCpu.toFixed(3) : '-'}`;
 const ratio = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}` : '-');
 
 async function main(): Promise<void> {
   const [h2Server, alknetServer] = await Promise.all([startServer('h2'), startServer('alknet')]);
-  const sides = [await h2Side(h2Server.address), await alknetSide(alknetServer.address, 'quic'), await alknetSide(alknetServer.address, 'tls')];
+  const sides = [await h2Side(h2Server), await alknetSide(alknetServer, 'quic'), await alknetSide(alknetServer, 'tls')];
   const [h2, quic, tls] = sides as [Side, Side, Side];
   const rows: string[][] = [];
   try {
     const seq = [await rate(h2, 1, SEQUENTIAL), await rate(quic, 1, SEQUENTIAL), await rate(tls, 1, SEQUENTIAL)];
     rows.push(['sequential, req/s', ...seq.map((r) => f(r.perSec)), ratio(seq[1]!.perSec, seq[0]!.perSec), ratio(seq[2]!.perSec, seq[0]!.perSec)]);
     rows.push(['sequential, p50 / p99 ms', ...seq.map((r) => `${f(r.p50)} / ${f(r.p99)}`), '', '']);
+    rows.push(['sequential, CPU ms per call: client + server', ...seq.map(cpuCell), '', '']);
     const par = [await rate(h2, WINDOW, IN_FLIGHT_TOTAL), await rate(quic, WINDOW, IN_FLIGHT_TOTAL), await rate(tls, WINDOW, IN_FLIGHT_TOTAL)];
     rows.push([`${WINDOW} in flight, req/s`, ...par.map((r) => f(r.perSec)), ratio(par[1]!.perSec, par[0]!.perSec), ratio(par[2]!.perSec, par[0]!.perSec)]);
     rows.push([`${WINDOW} in flight, p50 / p99 ms`, ...par.map((r) => `${f(r.p50)} / ${f(r.p99)}`), '', '']);
+    rows.push([`${WINDOW} in flight, CPU ms per call: client + server`, ...par.map(cpuCell), '', '']);
     const failures = [...seq, ...par].reduce((n, r) => n + r.failed, 0);
     if (failures > 0) rows.push(['failed calls in the rows above', ...[0, 1, 2].map((i) => String(seq[i]!.failed + par[i]!.failed)), '', '']);
     for (const n of BURSTS) {
