@@ -146,6 +146,8 @@ class CallStreamSession {
   /** The client ended its side: once the calls in flight are answered, we end ours. */
   #inputEnded = false;
   #sawRequest = false;
+  /** False while reading is paused because our answers are not being read. */
+  #reading = true;
   #idleTimer: NodeJS.Timeout | undefined;
   #closeTimer: NodeJS.Timeout | undefined;
   #resolved = false;
@@ -199,7 +201,23 @@ class CallStreamSession {
     if (this.#done) return; // our side has ended: nothing more is run
     this.#decoder.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Uint8Array));
     this.#drainFrames();
+    this.#holdWhileFull();
   };
+
+  /**
+   * A client that sends requests but does not read its answers (BUSY ones cost it nothing) would
+   * make our answers pile up in memory: while our side's buffer is above its high-water mark we stop
+   * reading, so the transport's flow control stops the client instead.
+   */
+  #holdWhileFull(): void {
+    if (this.#reading === false || this.#done || !this.#writer.full) return;
+    this.#reading = false;
+    this.#stream.pause();
+    void this.#writer.drained().then(() => {
+      this.#reading = true;
+      if (!this.#done && !this.#stream.destroyed) this.#stream.resume();
+    });
+  }
 
   readonly #onEnd = (): void => {
     if (this.#done) return;
@@ -389,6 +407,7 @@ class CallStreamSession {
       return;
     }
     this.#writer.end();
+    if (!this.#reading) this.#stream.resume(); // discard what comes, so the client's end arrives
     const closeTimeoutMs = this.#options.limits?.closeTimeoutMs ?? 5_000;
     this.#closeTimer = setTimeout(() => stream.destroy(), closeTimeoutMs);
   }

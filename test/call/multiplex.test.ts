@@ -2,13 +2,15 @@
 // call; a bad frame closes only that stream, with its reason, and the client opens a new one on
 // the same connection; a stream the server ended while idle is replaced, and a call that crossed the
 // server's end on the wire is sent again (the server ran nothing after its end); an anonymous
-// connection's request-size limit holds for every frame of a stream, not only the first.
+// connection's request-size limit holds for every frame of a stream, not only the first; a client
+// that does not read its answers is held back by flow control instead of being buffered for.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type net from 'node:net';
+import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Type } from '@sinclair/typebox';
 import { CallClient } from '../../protocols/call/client.ts';
+import { createCallLimiter, serveCallStream } from '../../protocols/call/server.ts';
 import { CallFrameDecoder, encodeFrame, type CallEnvelope } from '../../protocols/call/callFrameCodec.ts';
 import { CallError } from '../../operations/errors.ts';
 import { defineOperation } from '../../operations/catalogue.ts';
@@ -195,4 +197,44 @@ describe('a bad frame on the shared QUIC stream', () => {
     }
     stream.end();
   });
+});
+
+test('a client that sends calls but reads no answers is stopped by flow control, not buffered for', async () => {
+  const { registry } = sampleRegistry();
+  let served: net.Socket | undefined;
+  // One slot: the first call holds it, every later one is answered BUSY (cheap for the client to ask).
+  const server = net.createServer((socket) => {
+    served = socket;
+    void serveCallStream(socket, { registry, caller: () => callerWith(), limiter: createCallLimiter(1), limits: { closeTimeoutMs: 1_000 } });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  client.on('error', () => {});
+  await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+  client.pause(); // never reads an answer
+  try {
+    client.write(encodeFrame({ type: 'call.requested', id: 'hold', payload: { operationId: '/wait/forever', input: {} } }));
+    // 40 MiB of requests, far more than the kernel buffers of both directions hold.
+    const one = encodeFrame({ type: 'call.requested', id: 'x'.repeat(24), payload: { operationId: '/math/add', input: { a: 1, b: 2 } } });
+    const batch = Buffer.concat(Array.from({ length: 4096 }, () => one));
+    let sent = 0;
+    while (sent < 40 * 1024 * 1024) {
+      client.write(batch);
+      sent += batch.length;
+    }
+    // Wait until the server has stopped reading: bytesRead unchanged over 20 checks in a row.
+    let last = -1;
+    for (let still = 0, i = 0; still < 20 && i < 3_000; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      const now = served?.bytesRead ?? 0;
+      still = now === last ? still + 1 : 0;
+      last = now;
+    }
+    assert.ok(served, 'the server accepted the connection');
+    assert.ok(served.bytesRead < sent / 2, `the server stopped reading (read ${served.bytesRead} of ${sent} bytes)`);
+    assert.ok(served.writableLength < 4 * 1024 * 1024, `answers held for the client: ${served.writableLength} bytes`);
+  } finally {
+    client.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
 });
