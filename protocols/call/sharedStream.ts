@@ -64,6 +64,8 @@ export class SharedCallStream {
   /** Sends one call.requested frame and resolves with the call's output. */
   call(id: string, frame: Uint8Array, options: SharedCallOptions): Promise<unknown> {
     if (!this.usable) return Promise.reject(new NotRunError('the stream is closed'));
+    // Aborted while the stream was being opened: nothing was sent.
+    if (options.signal?.aborted) return Promise.reject(options.signal.reason ?? new DOMException('the call was aborted', 'AbortError'));
     return new Promise<unknown>((resolve, reject) => {
       const pending: PendingCall = { resolve, reject, output: undefined, answered: false, timer: undefined, unwatch: undefined };
       this.#pending.set(id, pending);
