@@ -1,5 +1,5 @@
 // Test fixtures for alknet/call: a real TCP server on 127.0.0.1 where each connection is one call
-// stream, and in-memory stream pairs standing for the many streams of one QUIC connection.
+// stream (carrying many calls), and in-memory stream pairs standing for the streams of one QUIC connection.
 import net from 'node:net';
 import { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';

@@ -1,4 +1,5 @@
-// alknet/call end to end over real TCP sockets on 127.0.0.1 (each connection = one call stream).
+// alknet/call end to end over real TCP sockets on 127.0.0.1 (each connection = one call stream; a
+// client keeps one and sends its calls on it, a raw socket here carries one call).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CallFrameDecoder, encodeFrame, type CallEnvelope } from '../../protocols/call/callFrameCodec.ts';
