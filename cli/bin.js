@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// The installed `alknet` command: TypeScript sources run through tsx's loader.
-import { register } from 'tsx/esm/api';
+// The installed `alknet` command. It runs the compiled JavaScript in dist/ (cli/build.js: `npm ci`
+// builds it, and any source newer than its output is transpiled again here first, so an edited .ts
+// file is never run stale); where dist/ cannot be built it runs the sources through tsx.
+import { importBuilt } from './build.js';
 
 // `alknet blob get HASH | head`: a reader that stops early ends the command quietly, as SIGPIPE ends
 // any Unix tool (exit 128 + 13), instead of an unhandled EPIPE with a stack trace.
@@ -10,8 +12,7 @@ process.stdout.on('error', (err) => {
   process.exit(1);
 });
 
-register();
-const { main } = await import('./main.ts');
+const { main } = await importBuilt('cli/main');
 const code = await main(process.argv.slice(2), {
   stdin: process.stdin,
   stdout: process.stdout,

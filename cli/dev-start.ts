@@ -58,7 +58,10 @@ function withoutPassphrase(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 function howToReach(node: RunningNode, home: string): string {
   const addr = `${node.nodeId}@${node.address}`;
   // The command as typed from this checkout (`npm link` makes it plain `alknet`).
-  const alknet = `node ${path.relative(process.cwd(), path.join(path.dirname(fileURLToPath(import.meta.url)), 'bin.js')) || 'cli/bin.js'}`;
+  // This file runs from cli/ (tsx) or from dist/cli/ (cli/start.js): bin.js is in cli/ either way.
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const bin = [path.join(here, 'bin.js'), path.join(here, '..', '..', 'cli', 'bin.js')].find((f) => fs.existsSync(f)) ?? 'cli/bin.js';
+  const alknet = `node ${path.relative(process.cwd(), bin) || 'cli/bin.js'}`;
   return [
     '',
     `alknet dev node ${node.nodeId}`,

@@ -1,13 +1,14 @@
 // `alknet` entry: global flags, command lookup, one-line errors and exit codes (0 ok, 1 failure, 2 usage).
 // Help lives here once for every command: `alknet help [COMMAND]`, `COMMAND --help`/`-h` (stdout, exit 0),
 // and a command group without its subcommand (`alknet blob`) lists the group (stderr, exit 2).
+// Everything up to choosing the command reads the table in commands/index.ts; only the chosen
+// command's file is imported (help and usage errors import none).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CliError, HelpRequest, UsageError, type Command, type CommandContext } from './command.ts';
 import { asksForHelp, describeFlags } from './args.ts';
-import { commandFiles } from './commands/index.ts';
-import { ConfigError } from '../supervisors/config.ts';
+import { COMMANDS, loadCommand, type CommandInfo } from './commands/index.ts';
 
 const GLOBAL_USAGE = 'alknet [--home DIR] [--json] [--passphrase-file F] COMMAND ...';
 const GLOBAL_FLAGS = [
@@ -58,8 +59,8 @@ export function splitGlobals(argv: string[]): Globals {
   return out;
 }
 
-function findCommand(all: Command[], words: string[]): { command: Command; argv: string[] } | undefined {
-  let best: { command: Command; argv: string[] } | undefined;
+function findCommand(all: readonly CommandInfo[], words: string[]): { command: CommandInfo; argv: string[] } | undefined {
+  let best: { command: CommandInfo; argv: string[] } | undefined;
   for (const command of all) {
     const name = command.name.split(' ');
     if (name.every((w, i) => words[i] === w) && (!best || name.length > best.command.name.split(' ').length)) {
@@ -70,16 +71,16 @@ function findCommand(all: Command[], words: string[]): { command: Command; argv:
 }
 
 /** The commands of a group (`blob` → blob add, blob ls, ...); empty when `word` is no group. */
-function groupMembers(all: Command[], word: string): Command[] {
+function groupMembers(all: readonly CommandInfo[], word: string): CommandInfo[] {
   return all.filter((c) => c.name.startsWith(`${word} `));
 }
 
-function table(commands: Command[]): string[] {
+function table(commands: readonly CommandInfo[]): string[] {
   const width = Math.max(...commands.map((c) => c.usage.length));
   return commands.map((c) => `  ${c.usage.padEnd(width)}  ${c.summary}`);
 }
 
-function helpText(all: Command[]): string {
+function helpText(all: readonly CommandInfo[]): string {
   return [`usage: ${GLOBAL_USAGE}`, '', 'commands:', ...table(all), '', 'global flags:', ...GLOBAL_FLAGS].join('\n') + '\n';
 }
 
@@ -91,7 +92,7 @@ function commandHelp(command: Command, flags: HelpRequest['flags']): string {
   return lines.join('\n') + '\n';
 }
 
-function groupHelp(group: string, members: Command[]): string {
+function groupHelp(group: string, members: readonly CommandInfo[]): string {
   return [`usage: alknet ${group} SUBCOMMAND ...`, '', `${group} subcommands:`, ...table(members)].join('\n') + '\n';
 }
 
@@ -101,8 +102,9 @@ function helpAsFlag(rest: string[]): string[] {
 }
 
 export async function main(argv: string[], io: Io): Promise<number> {
-  const all = (await Promise.all(commandFiles.map((load) => load()))).flat();
+  const all = COMMANDS;
   let command: Command | undefined;
+  let usage: string | undefined;
   try {
     const globals = splitGlobals(argv);
     if (globals.rest.length === 0) {
@@ -131,7 +133,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
       io.stderr.write(`alknet: ${why}\n${groupHelp(rest[0]!, members)}`);
       return 2;
     }
-    command = found.command;
+    usage = found.command.usage;
+    command = await loadCommand(found.command);
     const ctx: CommandContext = {
       ...io,
       argv: found.argv,
@@ -146,10 +149,11 @@ export async function main(argv: string[], io: Io): Promise<number> {
       return 0;
     }
     if (err instanceof UsageError) {
-      io.stderr.write(`alknet: ${err.message}\n${command ? `usage: ${command.usage}\n` : ''}`);
+      io.stderr.write(`alknet: ${err.message}\n${usage ? `usage: ${usage}\n` : ''}`);
       return 2;
     }
-    if (err instanceof CliError || err instanceof ConfigError) {
+    // config.toml's errors (supervisors/config.ts, imported only by the commands that read it).
+    if (err instanceof CliError || (err instanceof Error && err.name === 'ConfigError')) {
       io.stderr.write(`alknet: ${err.message}\n`);
       return 1;
     }

@@ -29,6 +29,7 @@ import { DEFAULT_PROTOCOL_LIMITS, type SessionServices } from '../protocols/prot
 import { builtinProtocols } from '../protocols/builtin.ts';
 import { createRemoteTransport } from '../protocols/call/remoteBus.ts';
 import { ByteBudget } from '../lib/byteBudget.ts';
+import { startAgent, type Agent } from './agent.ts';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 
@@ -67,6 +68,11 @@ export interface StartNodeOptions {
   operations?: OperationSpec[];
   /** The tensor engine's backend; false runs the node without the tensor service. Default 'auto'. */
   tensor?: 'auto' | 'webgpu' | 'js' | false;
+  /**
+   * The agent: HOME/agent.sock (0600), through which the CLI of this home calls as this node without
+   * unlocking the vault (supervisors/agent.ts). Default true; false runs without it.
+   */
+  agent?: boolean;
   /** Passed to createActor (e.g. the inspector's `inspect`). */
   inspect?: Parameters<typeof createActor>[1] extends infer O ? (O extends { inspect?: infer I } ? I : never) : never;
 }
@@ -220,6 +226,18 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
   ]);
 
   address = listener.address;
+  const agent: Agent | null = options.agent === false ? null : await startAgent({
+    home: options.home,
+    bus,
+    operations,
+    log,
+    nodeId: () => nodeId,
+    address: () => address,
+    limits: { maxFrameBytes: services.limits.maxFrameBytes },
+    budget: services.buffers,
+  });
+  // A tree that stops on its own (failure) takes the agent with it.
+  void stopped.catch(() => {}).then(() => agent?.close());
   let stopping: Promise<void> | null = null;
   const node: RunningNode = {
     nodeId,
@@ -236,6 +254,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     stop() {
       stopping ??= (async () => {
         log.info({}, 'shutting down');
+        await agent?.close().catch(() => {});
         rootActor.send({ type: 'supervisor.shutdown' });
         await stopped.catch(() => {});
         await current?.close('node stopped').catch(() => {});

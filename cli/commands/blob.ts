@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { CliError, UsageError, type Command, type CommandContext } from '../command.ts';
 import type { BlobStore } from '../../actors/fs/store.ts';
 import type { FetchProgress } from '../../protocols/blobs/fetch.ts';
+import { describe } from './index.ts';
 import { parseCommandArgs } from '../args.ts';
 import { verboseLogger } from '../verbose.ts';
 
@@ -73,9 +74,7 @@ function sizeOfTree(p: string): number {
 }
 
 const add: Command = {
-  name: 'blob add',
-  summary: 'add a file or a folder (as a collection) to the local blob store; prints its hash',
-  usage: 'alknet blob add FILE|DIR [--tag NAME] [--json]',
+  ...describe('blob add'),
   async run(ctx) {
     const { positionals: positional, values } = parseCommandArgs(ctx, { tag: { type: 'string' } }, { min: 1 });
     const target = path.resolve(positional[0]!);
@@ -98,9 +97,7 @@ const add: Command = {
 };
 
 const ls: Command = {
-  name: 'blob ls',
-  summary: 'list the blobs in the local store (hash, size, complete, tags)',
-  usage: 'alknet blob ls [--json]',
+  ...describe('blob ls'),
   async run(ctx) {
     parseCommandArgs(ctx, {});
     const blobs = await withStore(ctx, async (store) => store.list());
@@ -137,9 +134,7 @@ function fetchBar(ctx: CommandContext): { update(p: FetchProgress): void; done()
 }
 
 const get: Command = {
-  name: 'blob get',
-  summary: 'write a blob to a file (a collection to a folder) or stdout; --from fetches it (verified, resumable) first',
-  usage: 'alknet blob get HASH [--from ADDR]... [--transport auto|tls|quic] [-v] [-o PATH]',
+  ...describe('blob get'),
   async run(ctx) {
     const { positionals: positional, values } = parseCommandArgs(ctx, {
       output: { type: 'string', short: 'o' },
@@ -210,9 +205,7 @@ async function writeBlobFile(store: BlobStore, hash: string, file: string): Prom
 }
 
 const tag: Command = {
-  name: 'blob tag',
-  summary: 'name a blob so gc keeps it',
-  usage: 'alknet blob tag NAME HASH',
+  ...describe('blob tag'),
   async run(ctx) {
     const { positionals: positional } = parseCommandArgs(ctx, {}, { min: 2 });
     await withStore(ctx, (store) => store.tag(positional[0]!, positional[1]!.toLowerCase()));
@@ -220,9 +213,7 @@ const tag: Command = {
 };
 
 const untag: Command = {
-  name: 'blob untag',
-  summary: 'remove a tag',
-  usage: 'alknet blob untag NAME',
+  ...describe('blob untag'),
   async run(ctx) {
     const { positionals: positional } = parseCommandArgs(ctx, {}, { min: 1 });
     if (!(await withStore(ctx, (store) => store.untag(positional[0]!)))) throw new CliError(`no tag ${positional[0]}`);
@@ -230,9 +221,7 @@ const untag: Command = {
 };
 
 const rm: Command = {
-  name: 'blob rm',
-  summary: 'delete a blob and the tags naming it',
-  usage: 'alknet blob rm HASH',
+  ...describe('blob rm'),
   async run(ctx) {
     const { positionals: positional } = parseCommandArgs(ctx, {}, { min: 1 });
     if (!(await withStore(ctx, (store) => store.delete(positional[0]!.toLowerCase())))) throw new CliError(`blob ${positional[0]} not found`);
@@ -240,9 +229,7 @@ const rm: Command = {
 };
 
 const gc: Command = {
-  name: 'blob gc',
-  summary: 'remove blobs that no tag pins (children of tagged collections are kept)',
-  usage: 'alknet blob gc [--json]',
+  ...describe('blob gc'),
   async run(ctx) {
     parseCommandArgs(ctx, {});
     const result = await withStore(ctx, (store) => store.gc());

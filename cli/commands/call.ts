@@ -1,8 +1,9 @@
 // `alknet call ADDR OPERATION [JSON]`, `alknet ops ADDR`, and `alknet token create|ls|rm`.
 import { CliError, UsageError, type Command, type CommandContext } from '../command.ts';
 import { addressArg, knownNodesPath, optionalIdentity } from '../identity.ts';
+import { describe } from './index.ts';
 import { parseCommandArgs } from '../args.ts';
-import { requireHome } from '../home.ts';
+import { homeExists, requireHome } from '../home.ts';
 
 const CLIENT_FLAGS = {
   tls: { type: 'boolean' },
@@ -15,6 +16,18 @@ const CLIENT_FLAGS = {
  * answer fails then, not after the dial's default 10 s).
  */
 async function openClient(ctx: CommandContext, address: string, values: { tls?: boolean; token?: string }, timeoutMs: number | undefined) {
+  const authToken = values.token ?? (ctx.env.ALKNET_TOKEN || undefined);
+  // A node of this home runs: it makes the call with its own key (cli/agent.ts); no vault unlock here.
+  if (homeExists(ctx)) {
+    const { agentClient } = await import('../agent.ts');
+    const viaAgent = await agentClient(ctx, {
+      address,
+      transport: values.tls ? 'tls' : 'quic',
+      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+      ...(authToken ? { authToken } : {}),
+    });
+    if (viaAgent) return viaAgent;
+  }
   const target = await addressArg(address);
   const known = knownNodesPath(ctx, target);
   const { connect } = await import('../../protocols/call/connect.ts');
@@ -24,7 +37,7 @@ async function openClient(ctx: CommandContext, address: string, values: { tls?: 
       transport: values.tls ? 'tls' : 'quic',
       knownNodesPath: known,
       ...(identity ? { identity } : {}),
-      ...(values.token ? { authToken: values.token } : (ctx.env.ALKNET_TOKEN ? { authToken: ctx.env.ALKNET_TOKEN } : {})),
+      ...(authToken ? { authToken } : {}),
       ...(timeoutMs !== undefined ? { dialTimeoutMs: timeoutMs } : {}),
     });
   } catch (err) {
@@ -162,9 +175,9 @@ async function runTokenRm(ctx: CommandContext): Promise<number> {
 }
 
 export const commands: Command[] = [
-  { name: 'call', summary: 'call one operation; prints its JSON output', usage: 'alknet call ADDR OPERATION [JSON|-] [--subscribe] [--tls] [--token T] [--timeout MS]', run: runCall },
-  { name: 'ops', summary: 'the operations a node serves', usage: 'alknet ops ADDR [--json] [--tls] [--token T] [--timeout MS]', run: runOps },
-  { name: 'token create', summary: 'a new HTTP/call bearer token (shown once, stored hashed)', usage: 'alknet token create --scopes a,b [--name NAME] [--json]', run: runTokenCreate },
-  { name: 'token ls', summary: 'the tokens (names and scopes, never the tokens)', usage: 'alknet token ls [--json]', run: runTokenLs },
-  { name: 'token rm', summary: 'revoke a token', usage: 'alknet token rm NAME', run: runTokenRm },
+  { ...describe('call'), run: runCall },
+  { ...describe('ops'), run: runOps },
+  { ...describe('token create'), run: runTokenCreate },
+  { ...describe('token ls'), run: runTokenLs },
+  { ...describe('token rm'), run: runTokenRm },
 ];

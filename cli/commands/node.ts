@@ -4,6 +4,7 @@ import { CliError, UsageError, type Command, type CommandContext } from '../comm
 import { writeFileAtomic } from '../../lib/atomicFile.ts';
 import type { RunningNode } from '../../supervisors/startNode.ts';
 import { addressArg, knownNodesPath, optionalIdentity } from '../identity.ts';
+import { describe } from './index.ts';
 import { parseCommandArgs } from '../args.ts';
 import { verboseLogger } from '../verbose.ts';
 import { requireHome } from '../home.ts';
@@ -179,15 +180,11 @@ async function runConnect(ctx: CommandContext): Promise<number> {
 
 export const commands: Command[] = [
   {
-    name: 'node',
-    summary: 'run the node until SIGINT/SIGTERM',
-    usage: 'alknet node [--listen HOST:PORT] [--dns HOST:PORT] [--ready-file F] [--inspect[=PORT]]',
+    ...describe('node'),
     run: (ctx) => runNode(ctx, announce(ctx)),
   },
   {
-    name: 'connect',
-    summary: 'pipe stdin/stdout to one stream (for ssh ProxyCommand, GIT_PROXY_COMMAND)',
-    usage: 'alknet connect ADDR --alpn ALPN [--tls|--quic] [-v]',
+    ...describe('connect'),
     run: runConnect,
   },
 ];

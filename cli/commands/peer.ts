@@ -4,6 +4,7 @@ import { isNodeId } from '../../actors/vault/nodeId.ts';
 import { addPeer, listPeers, PeersFileError, peersPath, removePeer } from '../../actors/peers/peersFile.ts';
 import { isScope } from '../../actors/peers/scopes.ts';
 import { CliError, UsageError, type Command, type CommandContext } from '../command.ts';
+import { describe } from './index.ts';
 import { parseCommandArgs, type FlagSpec } from '../args.ts';
 import { requireHome } from '../home.ts';
 
@@ -28,9 +29,7 @@ function withPeersFile<T>(fn: () => T): T {
 }
 
 const add: Command = {
-  name: 'peer add',
-  summary: 'allow a node to call operations needing these scopes',
-  usage: 'alknet peer add NODEID [--scopes a,b,...] [--disabled] [--json]',
+  ...describe('peer add'),
   async run(ctx) {
     const { values, positionals, json } = args(ctx, { scopes: { type: 'string' }, disabled: { type: 'boolean' } }, 1);
     const nodeId = nodeIdArg(positionals[0]!);
@@ -44,9 +43,7 @@ const add: Command = {
 };
 
 const ls: Command = {
-  name: 'peer ls',
-  summary: 'list the peers and their scopes',
-  usage: 'alknet peer ls [--json]',
+  ...describe('peer ls'),
   async run(ctx) {
     const { json } = args(ctx, {}, 0);
     requireHome(ctx, { create: false });
@@ -64,9 +61,7 @@ const ls: Command = {
 };
 
 const rm: Command = {
-  name: 'peer rm',
-  summary: 'remove a peer',
-  usage: 'alknet peer rm NODEID',
+  ...describe('peer rm'),
   async run(ctx) {
     const { positionals, json } = args(ctx, {}, 1);
     const nodeId = nodeIdArg(positionals[0]!);

@@ -1,6 +1,7 @@
 // `alknet init`, `alknet id`, `alknet vault derive`, `alknet vault passwd`: the vault's user surface.
 import { CliError, UsageError, type Command, type CommandContext } from '../command.ts';
 import { loadConfig } from '../../supervisors/config.ts';
+import { describe } from './index.ts';
 import { parseCommandArgs, type FlagSpec } from '../args.ts';
 import { requireHome } from '../home.ts';
 import { firstLine, readMnemonicInput, readNewPassphrase, readPassphrase } from '../passphrase.ts';
@@ -39,9 +40,7 @@ function printJson(ctx: CommandContext, value: unknown): void {
 }
 
 const init: Command = {
-  name: 'init',
-  summary: 'create the vault (prints a new mnemonic once) or restore it from a mnemonic on stdin',
-  usage: 'alknet init [--recover] [--words 12|24] [--bip39-passphrase-file F]',
+  ...describe('init'),
   async run(ctx) {
     const { values } = flags(ctx, { recover: { type: 'boolean' }, words: { type: 'string' }, 'bip39-passphrase-file': { type: 'string' } }, 0);
     if (values.words !== undefined && values.words !== '12' && values.words !== '24') throw new UsageError('--words is 12 or 24');
@@ -86,9 +85,7 @@ const init: Command = {
 };
 
 const id: Command = {
-  name: 'id',
-  summary: "this node's id, public key and listen address",
-  usage: 'alknet id [--json]',
+  ...describe('id'),
   async run(ctx) {
     flags(ctx, {}, 0);
     requireHome(ctx, { create: false });
@@ -106,9 +103,7 @@ const id: Command = {
 };
 
 const derive: Command = {
-  name: 'vault derive',
-  summary: "the Ed25519 public key at a hardened SLIP-0010 path, e.g. m/74'/0'/0'/0'",
-  usage: 'alknet vault derive PATH [--json]',
+  ...describe('vault derive'),
   async run(ctx) {
     const { positionals } = flags(ctx, {}, 1);
     if (positionals.length !== 1) throw new UsageError('give one derivation path, e.g. "m/74\'/0\'/0\'/0\'"');
@@ -130,9 +125,7 @@ const derive: Command = {
 };
 
 const passwd: Command = {
-  name: 'vault passwd',
-  summary: 'change the vault passphrase (keys stay the same)',
-  usage: 'alknet vault passwd [--new-passphrase-file F]',
+  ...describe('vault passwd'),
   async run(ctx) {
     const { values } = flags(ctx, { 'new-passphrase-file': { type: 'string' } }, 0);
     requireHome(ctx, { create: false, writable: true });
