@@ -60,7 +60,8 @@ async function openAgentStream(socketPath: string, target: AgentTarget): Promise
   return new Promise<Duplex>((resolve, reject) => {
     let buffered = Buffer.alloc(0);
     let answered = false;
-    const timer = setTimeout(() => finish(new CliError(`cannot reach ${target.address}: the node's agent did not answer`)), target.timeoutMs ?? DEFAULT_HELLO_MS);
+    // The agent's own dial deadline is timeoutMs: give its answer (with the reason) time to arrive.
+    const timer = setTimeout(() => finish(new CliError(`cannot reach ${target.address}: the node's agent did not answer`)), (target.timeoutMs ?? DEFAULT_HELLO_MS) + 2_000);
     const finish = (err: Error | null) => {
       clearTimeout(timer);
       socket.off('data', onData);

@@ -123,6 +123,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent | null> {
   const server = net.createServer({ allowHalfOpen: true }, (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
+    // A client that goes away mid-answer (EPIPE, ECONNRESET) ends its own connection, never the node.
+    socket.on('error', () => socket.destroy());
     void handle(socket, options, callServer, relay).catch((err: unknown) => {
       log.warn({ error: err instanceof Error ? err.message.slice(0, 200) : String(err) }, 'agent connection failed');
       socket.destroy();
@@ -214,7 +216,7 @@ function readFirstFrame(socket: net.Socket): Promise<{ envelope: CallEnvelope; r
 }
 
 function reply(socket: net.Socket, envelope: CallEnvelope): void {
-  socket.write(encodeFrame(envelope));
+  if (!socket.destroyed && socket.writable) socket.write(encodeFrame(envelope));
 }
 
 async function handle(socket: net.Socket, options: AgentOptions, callServer: { serve(stream: Duplex): Promise<void> }, relay: RelayPool): Promise<void> {
@@ -249,6 +251,7 @@ async function handle(socket: net.Socket, options: AgentOptions, callServer: { s
   let nodeId: string | undefined;
   try {
     ({ stream, nodeId } = await relay.open(target, input.transport ?? 'quic', input.timeoutMs));
+    stream.on('error', () => stream.destroy());
   } catch (err) {
     return fail(err instanceof CallError ? err : new CallError('UNAVAILABLE', `cannot reach ${input.address}: ${(err as Error).message}`, { retryable: true }));
   }
@@ -284,8 +287,8 @@ function pipeBoth(socket: net.Socket, stream: Duplex): void {
     socket.destroy();
     stream.destroy();
   };
-  socket.once('error', teardown);
-  stream.once('error', teardown);
+  socket.on('error', teardown);
+  stream.on('error', teardown);
   socket.once('close', () => {
     if (!stream.destroyed) stream.end();
   });
