@@ -142,9 +142,9 @@ function removeOrphans(root, sources) {
  * Brings dist/ up to date; returns the files it rebuilt. Throws when TypeScript is not installed or a
  * file cannot be transpiled (a syntax error): the caller then runs the sources through tsx.
  */
-export async function build(root = ROOT, stale = staleFiles(root)) {
+export async function build(root = ROOT, stale = staleFiles(root), { orphans = stale.length > 0 } = {}) {
   for (const rel of stale) await buildOne(root, rel);
-  if (stale.length > 0) removeOrphans(root, sourceFiles(root));
+  if (orphans) removeOrphans(root, sourceFiles(root));
   return stale;
 }
 
@@ -152,7 +152,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const quiet = process.argv.includes('--quiet');
   try {
     const started = Date.now();
-    const done = await build();
+    const done = await build(ROOT, staleFiles(ROOT), { orphans: true });
     if (!quiet) process.stdout.write(`alknet build: ${done.length} file(s) into ${DIST}/ in ${Date.now() - started} ms\n`);
   } catch (err) {
     if (err?.code === 'ERR_MODULE_NOT_FOUND' && /typescript/.test(err.message)) {
