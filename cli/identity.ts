@@ -14,16 +14,28 @@ import { homeExists } from './home.ts';
 import { firstLine } from './passphrase.ts';
 
 export async function optionalIdentity(ctx: CommandContext, doing = 'connecting'): Promise<NodeKeyPair | undefined> {
-  if (!homeExists(ctx)) return undefined;
+  const { identity, locked } = await unlockIdentity(ctx);
+  if (locked) announceAnonymous(ctx, doing);
+  return identity;
+}
+
+/** The line a client command prints when it goes anonymously for want of a passphrase. */
+export function announceAnonymous(ctx: CommandContext, doing: string): void {
+  ctx.stderr.write(`alknet: ${doing} anonymously: the vault in ${ctx.home} is locked (set ALKNET_PASSPHRASE or --passphrase-file F)\n`);
+}
+
+/**
+ * The node key of this home, unlocked without a prompt; `locked` when a vault is there but no
+ * passphrase was given (the caller says so). Prints nothing.
+ */
+export async function unlockIdentity(ctx: CommandContext): Promise<{ identity?: NodeKeyPair; locked: boolean }> {
+  if (!homeExists(ctx)) return { locked: false };
   const { vaultExists, openVaultFile } = await import('../actors/vault/vaultFile.ts');
-  if (!vaultExists(ctx.home)) return undefined;
+  if (!vaultExists(ctx.home)) return { locked: false };
   const fromEnv = ctx.env.ALKNET_PASSPHRASE;
   const passphrase = fromEnv !== undefined && fromEnv.length > 0 ? fromEnv
     : ctx.passphraseFile !== undefined ? firstLine(ctx.passphraseFile, '--passphrase-file') : undefined;
-  if (passphrase === undefined) {
-    ctx.stderr.write(`alknet: ${doing} anonymously: the vault in ${ctx.home} is locked (set ALKNET_PASSPHRASE or --passphrase-file F)\n`);
-    return undefined;
-  }
+  if (passphrase === undefined) return { locked: true };
   const { VaultError } = await import('../actors/vault/errors.ts');
   let secret;
   try {
@@ -35,7 +47,7 @@ export async function optionalIdentity(ctx: CommandContext, doing = 'connecting'
   const { nodeKeys } = await import('../actors/vault/keys.ts');
   try {
     const keys = nodeKeys(secret.seed);
-    return { publicKey: keys.identity.publicKey, privateKey: keys.identity.privateKey };
+    return { identity: { publicKey: keys.identity.publicKey, privateKey: keys.identity.privateKey }, locked: false };
   } finally {
     secret.wipe();
   }

@@ -1,6 +1,6 @@
 // `alknet call ADDR OPERATION [JSON]`, `alknet ops ADDR`, and `alknet token create|ls|rm`.
 import { CliError, UsageError, type Command, type CommandContext } from '../command.ts';
-import { addressArg, knownNodesPath, optionalIdentity } from '../identity.ts';
+import { addressArg, announceAnonymous, knownNodesPath, unlockIdentity } from '../identity.ts';
 import { describe } from './index.ts';
 import { parseCommandArgs } from '../args.ts';
 import { homeExists, requireHome } from '../home.ts';
@@ -28,10 +28,15 @@ async function openClient(ctx: CommandContext, address: string, values: { tls?: 
     });
     if (viaAgent) return viaAgent;
   }
+  // The unlock's scrypt runs on libuv's thread pool: start it first, so loading the QUIC client on
+  // this thread overlaps it instead of following it.
+  const unlocking = unlockIdentity(ctx);
+  unlocking.catch(() => {}); // awaited below; a usage error first must not leave it unhandled
   const target = await addressArg(address);
   const known = knownNodesPath(ctx, target);
   const { connect } = await import('../../protocols/call/connect.ts');
-  const identity = await optionalIdentity(ctx, 'calling');
+  const { identity, locked } = await unlocking;
+  if (locked) announceAnonymous(ctx, 'calling');
   try {
     return await connect(address, {
       transport: values.tls ? 'tls' : 'quic',
