@@ -14,6 +14,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { projectRoot, makeHome, poll, type TestHome } from '../node/helpers.ts';
 import { cleanEnv } from './run.ts';
+import { COMMANDS, loadAll, loadCommand } from '../../cli/commands/index.ts';
 
 const SOURCES = ['index.ts', 'package.json', 'tsconfig.json', 'tsconfig.build.json', 'bus', 'supervisors', 'actors', 'protocols', 'operations', 'cli', 'lib'];
 let copy: string;
@@ -87,6 +88,16 @@ test('npm run prepare (what npm ci runs) builds dist/ from every source; a secon
   const second = await run(process.execPath, ['cli/build.js']);
   assert.equal(second.code, 0, second.stderr);
   assert.match(second.stdout, /alknet build: 0 file\(s\)/);
+});
+
+test('help is data: every row of cli/commands/index.ts has its implementation, and every implementation a row', async () => {
+  const implemented = await loadAll();
+  assert.deepEqual(implemented.map((c) => c.name).sort(), COMMANDS.map((c) => c.name).sort());
+  for (const row of COMMANDS) {
+    const command = await loadCommand(row);
+    assert.equal(command.usage, row.usage);
+    assert.equal(command.summary, row.summary);
+  }
 });
 
 test('alknet --help runs from dist/ without a TypeScript loader and loads no command and no package', async () => {
