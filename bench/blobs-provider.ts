@@ -5,6 +5,7 @@
 // Starts a node in DIR/provider (127.0.0.1, free port) with alknet/blobs and a counting sink,
 // adds BYTES of pseudo-random content, prints one JSON line {address, hash}, and stops (exit 0)
 // when its stdin ends or on SIGTERM.
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
@@ -51,8 +52,10 @@ async function main(): Promise<void> {
     home, passphrase: 'bench', listen: '127.0.0.1:0', tensor: false,
     protocols: [blobsProtocol(), sinkProtocol], logger: pino({ level: 'silent' }),
   });
-  const { store } = await node.bus.request('fs', 'fs.store', {}, { deadlineMs: 10_000 });
-  const { hash } = await store.add(benchContent(bytes));
+  // Added by message, as everything reaches the store: the fs actor reads the file.
+  const file = path.join(dir, 'provider-content.bin');
+  writeFileSync(file, benchContent(bytes));
+  const { hash } = await node.bus.request('fs', 'fs.addPath', { path: path.resolve(file) }, { deadlineMs: 120_000 });
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;

@@ -11,7 +11,7 @@
 // Never fails on timing; a baseline that is missing (b3sum not installed) is reported as such.
 import { execFileSync, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { blake3 as nobleBlake3 } from '@noble/hashes/blake3.js';
@@ -27,7 +27,8 @@ import { PipelinedVerifier } from '../actors/fs/hash/bao-verify.ts';
 import { dial } from '../actors/listener/dial.ts';
 import { blobsProtocol } from '../protocols/blobs/provider.ts';
 import { BlobsClient } from '../protocols/blobs/client.ts';
-import { fetchBlob } from '../protocols/blobs/fetch.ts';
+import { fetchBlob, storeVerifiedSlice } from '../protocols/blobs/fetch.ts';
+import { startLocalFs } from '../actors/fs/local.ts';
 import { BlobStore } from '../actors/fs/store.ts';
 
 const short = process.argv.includes('--short');
@@ -191,7 +192,7 @@ async function network(): Promise<void> {
   try {
     // The provider runs in its own process (own thread), the receiver here: as two real nodes.
     [provider, b] = await Promise.all([startProvider(dir, netSize), benchNode(dir, 'b')]);
-    const storeB = (await b.bus.request('fs', 'fs.store', {}, { deadlineMs: 10_000 })).store;
+    const busB = b.bus;
     const data = benchContent(netSize);
     const { hash, address } = provider;
     // Besides the wall time, the receiving process's CPU time (user + system, all its threads) of
@@ -265,10 +266,10 @@ async function network(): Promise<void> {
     });
     await pool.close();
     // The previous run's copy is deleted before the clock starts (unlinking 128 MiB is not the fetch).
-    await cell('alknet/blobs fetchBlob, verified (TLS)', 'verify each 16 KiB group, write, fsync, into the store', async () => {
-      await fetchBlob(hash, [address], { store: storeB, transport: 'tls' });
-      if (!storeB.has(hash)) throw new Error('not complete');
-    }, () => storeB.delete(hash));
+    await cell('alknet/blobs fetchBlob, verified (TLS)', 'verify each 16 KiB group, write by message, fsync, into the store', async () => {
+      await fetchBlob(hash, [address], { bus: busB, transport: 'tls' });
+      if (!(await busB.request('fs', 'fs.has', { hash })).has) throw new Error('not complete');
+    }, () => busB.request('fs', 'fs.delete', { hash }));
 
     console.log(`\nnetwork: ${netSize / 1024 / 1024} MiB blob between two nodes on 127.0.0.1, best of ${runs};`
       + ` the provider (and the raw stream's sink) in its own process, the receiver here; receiver hash workers: ${defaultHashWorkers()}`);
@@ -294,6 +295,7 @@ async function receive(): Promise<void> {
   const netSize = (short ? 16 : 128) * 1024 * 1024;
   const runs = 5;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'alknet-bench-recv-'));
+  for (const name of ['from', 'into', 'msg']) mkdirSync(path.join(dir, name));
   const from = await BlobStore.open(path.join(dir, 'from'), { hashWorkers: 0 });
   const into = await BlobStore.open(path.join(dir, 'into'), { hashWorkers: 0 });
   try {
@@ -305,23 +307,44 @@ async function receive(): Promise<void> {
     // Each piece a buffer of its own, as a socket hands them.
     const pieces: Uint8Array[] = [];
     for (let at = 0; at < whole.length; at += 16 * 1024) pieces.push(Buffer.from(whole.subarray(at, at + 16 * 1024)));
-    const walls: number[] = [];
-    const cpus: number[] = [];
-    for (let i = 0; i < runs; i++) {
+    const ms = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join(' / ');
+    const timed = async (label: string, prepare: () => Promise<unknown>, work: () => Promise<void>): Promise<void> => {
+      const walls: number[] = [];
+      const cpus: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        await prepare();
+        const cpu = process.cpuUsage();
+        const start = performance.now();
+        await work();
+        walls.push(performance.now() - start);
+        const used = process.cpuUsage(cpu);
+        cpus.push((used.user + used.system) / 1000);
+      }
+      console.log(`${label}\n  wall ms: ${ms(walls)}   (best ${(netSize / 1e6 / (Math.min(...walls) / 1000)).toFixed(0)} MB/s)\n  CPU ms:  ${ms(cpus)}`);
+    };
+    console.log(`\nreceive: ${netSize / 1024 / 1024} MiB slice from memory in 16 KiB pieces (verify, write, fsync, complete), ${runs} runs`);
+    // The store's own path: BlobStore.writeEncoded verifies and writes in one place.
+    await timed('BlobStore.writeEncoded (the store verifies)', async () => {
       await into.delete(hash);
       await into.beginPartial(hash, netSize);
-      const cpu = process.cpuUsage();
-      const start = performance.now();
+    }, async () => {
       await into.writeEncoded(hash, undefined, (async function* () { yield* pieces; })());
-      walls.push(performance.now() - start);
-      const used = process.cpuUsage(cpu);
-      cpus.push((used.user + used.system) / 1000);
       if (!into.has(hash)) throw new Error('not complete');
+    });
+    // The fetcher's path: verified here, each ~1 MiB run sent as fs.writeGroups to an fs actor.
+    const local = startLocalFs(path.join(dir, 'msg'), { hashWorkers: 0 });
+    try {
+      const bus = local.bus;
+      await timed('verify here + fs.writeGroups by message (what fetchBlob does)', async () => {
+        await bus.request('fs', 'fs.delete', { hash });
+        await bus.request('fs', 'fs.beginPartial', { hash, size: netSize });
+      }, async () => {
+        const { stat, failure } = await storeVerifiedSlice(bus, hash, netSize, undefined, (async function* () { yield* pieces; })());
+        if (failure || !stat.complete) throw new Error(`not complete: ${String(failure)}`);
+      });
+    } finally {
+      await local.stop();
     }
-    const ms = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join(' / ');
-    console.log(`\nreceive: ${netSize / 1024 / 1024} MiB slice from memory in 16 KiB pieces into writeEncoded (verify, write, fsync, complete), ${runs} runs`);
-    console.log(`wall ms: ${ms(walls)}   (best ${(netSize / 1e6 / (Math.min(...walls) / 1000)).toFixed(0)} MB/s)`);
-    console.log(`CPU ms:  ${ms(cpus)}`);
   } finally {
     await Promise.allSettled([from.close(), into.close()]);
     rmSync(dir, { recursive: true, force: true });

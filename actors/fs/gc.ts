@@ -64,7 +64,7 @@ export async function collectGarbage(parts: GcParts, opts: { partialGraceMs?: nu
     const gone = await parts.withLock(hash, async () => {
       if ([...parts.index.tags()].some((t) => t.hash === hash)) return false;
       await parts.index.remove(hash);
-      parts.partials.forget(hash);
+      await parts.partials.forget(hash);
       parts.removeFiles(hash);
       return true;
     });

@@ -77,7 +77,7 @@ export const fsMessages = defineMessages({
   /**
    * One window of a complete blob's bao slice (16 KiB groups) for `ranges` (all when absent): the
    * wire bytes of the walk's nodes from group `fromGroup` (default 0; the first window starts with
-   * the size header), about `maxBytes` of them (default 1 MiB, at most 8 MiB). Ask again from
+   * the size header), about `maxBytes` of them (default 2 MiB, at most 8 MiB). Ask again from
    * `nextGroup` until it is null. NOT_FOUND for a blob not complete here.
    */
   'fs.readSlice': {
@@ -99,7 +99,7 @@ export const fsMessages = defineMessages({
   /**
    * LOCAL ONLY. Stores a run of consecutive groups of a partial blob that the sender verified
    * against the hash (bao decoder): their bytes as pieces (written with one writev) and 32 bytes of
-   * proven chaining value per group. Bits are set at `sync` (or every 32 MiB); `data` empty: only
+   * proven chaining value per group. Bits are set at `sync` (a datasync runs every 32 MiB); `data` empty: only
    * the sync. The blob completes only when the stored values rebuild the root hash.
    */
   'fs.writeGroups': {

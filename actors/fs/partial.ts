@@ -115,6 +115,22 @@ class PartialWriter {
   }
 }
 
+/** fsync (or datasync) of a partial blob's data and value files, through descriptors of their own. */
+async function syncFiles(layout: StoreLayout, hash: string, shape: TreeShape, dataOnly: boolean): Promise<void> {
+  const fh = await fsp.open(layout.partialFile(hash), 'r+');
+  try {
+    const cvFile = shape.groupCount === 1 ? undefined : await fsp.open(layout.partialCvs(hash), 'r+').catch(() => undefined);
+    try {
+      // fsync flushes every write to the file, whichever descriptor made it.
+      await Promise.all(dataOnly ? [fh.datasync(), cvFile?.datasync()] : [fh.sync(), cvFile?.sync()]);
+    } finally {
+      await cvFile?.close();
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
 /** A run must be whole groups of this blob (the last may be short), with a value per group. */
 function checkRun(shape: TreeShape, run: GroupRun): void {
   const { firstGroup, groupCount } = run;
@@ -137,7 +153,7 @@ export class PartialBlobs {
    * of them). Losing this map (a crash, a restart) only loses bits, never claims bytes: those
    * groups are fetched again.
    */
-  readonly #unsynced = new Map<string, { groups: number[]; bytes: number }>();
+  readonly #unsynced = new Map<string, { groups: number[]; bytes: number; syncing: Promise<void> }>();
 
   constructor(parts: StoreParts) {
     this.#parts = parts;
@@ -281,10 +297,11 @@ export class PartialBlobs {
   /**
    * Stores a run of groups the caller has verified (the alknet/blobs fetcher, with the bao decoder,
    * against the hash): their bytes (as views, written with one writev) and their proven chaining
-   * values. Their bits are set at the next sync: when the caller asks (`sync`, at the end of each
-   * slice) or once 32 MiB are waiting. A completion still needs the stored values to rebuild the
-   * root hash (or the content to rehash to it), so wrong values can never make a blob complete.
-   * `data` empty: only the sync. A blob complete already is left as it is.
+   * values. Their bits are set when the caller asks for the sync (`sync`, at the end of each slice,
+   * as writeEncoded sets them at the end of its slice); meanwhile a datasync runs in the background
+   * every 32 MiB, so that sync has little left. A completion still needs the stored values to
+   * rebuild the root hash (or the content to rehash to it), so wrong values never make a blob
+   * complete. `data` empty: only the sync. A blob complete already is left as it is.
    */
   async writeGroups(hash: string, firstGroup: number, data: Uint8Array[], cvs: Uint8Array | undefined, opts: { sync?: boolean } = {}): Promise<PartialStat> {
     const { layout } = this.#parts;
@@ -296,32 +313,39 @@ export class PartialBlobs {
       let bytes = 0;
       for (const piece of data) bytes += piece.length;
       if (bytes > MAX_WRITE_BYTES) throw new BlobStoreError('INVALID_INPUT', `at most ${MAX_WRITE_BYTES} bytes per write`);
-      const pending = this.#unsynced.get(hash) ?? { groups: [], bytes: 0 };
+      let pending = this.#unsynced.get(hash);
       if (data.length > 0) {
         const groupCount = Math.max(1, Math.ceil(bytes / GROUP_LEN));
         const run: GroupRun = { firstGroup, groupCount, offset: firstGroup * GROUP_LEN, bytes, data, cvs };
         checkRun(shape, run);
-        const sync = opts.sync === true || pending.bytes + bytes >= EARLY_SYNC_BYTES;
         const writer = await PartialWriter.open(layout, hash, shape);
         try {
           await writer.write(run, false);
         } finally {
-          await writer.close(sync);
+          await writer.close(false);
         }
+        pending ??= { groups: [], bytes: 0, syncing: Promise.resolve() };
+        this.#unsynced.set(hash, pending);
         pending.groups.push(...writer.written);
         pending.bytes += bytes;
-        this.#unsynced.set(hash, pending);
-        if (!sync) return this.partialStat(hash);
-      } else if (opts.sync && pending.groups.length > 0) {
-        // Written by earlier calls through their own descriptors: fsync reaches every write to the file.
-        const writer = await PartialWriter.open(layout, hash, shape);
-        await writer.close(true);
+        if (pending.bytes >= EARLY_SYNC_BYTES && !opts.sync) {
+          // In the background, outside the lock: the next runs are written meanwhile.
+          pending.bytes = 0;
+          const early = pending.syncing.then(() => syncFiles(layout, hash, shape, true));
+          early.catch(() => undefined); // its failure shows at the final sync's own fsync
+          pending.syncing = early.catch(() => undefined);
+        }
       }
-      if (pending.groups.length > 0) {
+      if (!opts.sync) return this.partialStat(hash);
+      if (pending) {
         this.#unsynced.delete(hash);
-        await this.#markSynced(hash, pending.groups);
+        await pending.syncing;
+        if (pending.groups.length > 0) {
+          await syncFiles(layout, hash, shape, false);
+          await this.#markSynced(hash, pending.groups);
+        }
       }
-      if (opts.sync) await this.#maybeComplete(hash);
+      await this.#maybeComplete(hash);
       return this.partialStat(hash);
     });
   }
@@ -333,9 +357,11 @@ export class PartialBlobs {
     }
   }
 
-  /** Forgets unsynced groups of a blob being deleted (call under its lock). */
-  forget(hash: string): void {
+  /** Forgets unsynced groups of a blob being deleted (call under its lock, before its files go). */
+  async forget(hash: string): Promise<void> {
+    const pending = this.#unsynced.get(hash);
     this.#unsynced.delete(hash);
+    await pending?.syncing;
   }
 
   async #markSynced(hash: string, groups: number[]): Promise<void> {

@@ -213,7 +213,7 @@ export class BlobStore implements GcParts {
         }
         await this.index.putComplete(hash, size, opts.tag);
         if (existing && !existing.complete) {
-          this.partials.forget(hash);
+          await this.partials.forget(hash);
           this.partials.removeFiles(hash);
         }
       });
@@ -460,7 +460,7 @@ export class BlobStore implements GcParts {
       // Index first: a crash after it leaves files without an entry, which reconcile re-indexes
       // or removes; never an entry claiming files that are gone.
       await this.index.remove(hash);
-      this.partials.forget(hash);
+      await this.partials.forget(hash);
       this.removeFiles(hash);
       return true;
     });

@@ -3,7 +3,7 @@
 // that group with an error naming its node id; what was verified stays, and the next provider is
 // asked only for the missing ranges (the same resume works across runs: the partial blob persists).
 // The store is reached by message only (the fs actor's fs.* requests on the bus): the slice is
-// verified here with the bao decoder, and each run of verified groups (~1 MiB, views of the socket's
+// verified here with the bao decoder, and each run of verified groups (~2 MiB, views of the socket's
 // pieces: no copy in one process) goes to the actor as fs.writeGroups, up to 4 at once.
 import { BusError, type ErrorCode } from '../../bus/errors.ts';
 import type { Bus } from '../../bus/bus.ts';
@@ -78,7 +78,7 @@ const FS_DEADLINE_MS = 60_000;
 /** Runs of verified groups sent to the fs actor at once. */
 const WRITES_IN_FLIGHT = 4;
 /** Content bytes per run (one fs.writeGroups). */
-const RUN_BYTES = 1024 * 1024;
+const RUN_BYTES = 2 * 1024 * 1024;
 
 interface Fetcher {
   bus: Pick<Bus, 'request'>;
@@ -167,27 +167,50 @@ function counted(f: Fetcher, body: AsyncIterator<Uint8Array>, hash: string, size
 class GroupSender {
   readonly #inFlight: Promise<unknown>[] = [];
   #failure: { error: unknown } | undefined;
-  constructor(private readonly f: Fetcher, private readonly hash: string) {}
+  constructor(private readonly bus: Pick<Bus, 'request'>, private readonly hash: string) {}
 
   async send(run: GroupRun): Promise<void> {
     if (this.#failure) throw this.#failure.error;
     while (this.#inFlight.length >= WRITES_IN_FLIGHT) await this.#inFlight.shift();
-    const writing = this.f.bus.request(FS_SYSTEM_ID, 'fs.writeGroups', {
+    const writing = this.bus.request(FS_SYSTEM_ID, 'fs.writeGroups', {
       hash: this.hash, firstGroup: run.firstGroup, data: run.data, ...(run.cvs ? { cvs: run.cvs } : {}),
     }, FS);
-    writing.catch((error: unknown) => {
+    // Once written, the request (which the bus may keep a while) must not hold the socket's
+    // pieces: they would then wait for a full collection instead of a young one.
+    const done = writing.then(() => {
+      run.data.length = 0;
+    }, (error: unknown) => {
+      run.data.length = 0;
       this.#failure ??= { error };
     });
-    this.#inFlight.push(writing.catch(() => undefined));
+    this.#inFlight.push(done);
   }
 
   /** Every run sent is written, synced and marked; resolves with the blob's progress after it. */
   async finish(): Promise<Stat> {
     await Promise.all(this.#inFlight);
-    const stat = await this.f.bus.request(FS_SYSTEM_ID, 'fs.writeGroups', { hash: this.hash, firstGroup: 0, data: [], sync: true }, FS);
+    const stat = await this.bus.request(FS_SYSTEM_ID, 'fs.writeGroups', { hash: this.hash, firstGroup: 0, data: [], sync: true }, FS);
     if (this.#failure) throw this.#failure.error;
     return stat;
   }
+}
+
+/**
+ * Verifies a received slice of `ranges` of a partial blob (begun already) and stores what verifies
+ * through the fs actor on `bus`. Resolves with the blob's progress after the final sync and the
+ * failure that stopped the slice, if any (a BaoVerifyError for bad data: the groups before it are
+ * stored; or the error that cut the source off). Rejects only when the store fails.
+ */
+export async function storeVerifiedSlice(
+  bus: Pick<Bus, 'request'>, hash: string, size: number, ranges: ByteRange[] | undefined, source: Uint8Array | AsyncIterable<Uint8Array>,
+  opts: { pool?: Blake3Pool } = {},
+): Promise<{ stat: Stat; failure: unknown }> {
+  const decoder = new BaoDecoder(Buffer.from(hash, 'hex'), size, { chunkGroupLog: CHUNK_GROUP_LOG, ranges: ranges && ranges.length > 0 ? ranges : undefined });
+  const sender = new GroupSender(bus, hash);
+  const failure = await verifySlice(new PipelinedVerifier(decoder, opts.pool), source, (run) => sender.send(run), { runBytes: RUN_BYTES, groupLen: GROUP_LEN });
+  // What verified is kept whatever happened after it: written, synced, marked.
+  const stat = await sender.finish();
+  return { stat, failure };
 }
 
 /** Verifies the size proof (the last group) in memory; then the partial blob is begun and the group stored. */
@@ -235,13 +258,7 @@ async function fetchFrom(f: Fetcher, hash: string, client: BlobsClient): Promise
       // Drain nothing: the client is dropped, its framing is not trusted any more.
       throw bad(`it says the blob is ${reply.size} bytes; its size proof said ${stat.size}`);
     }
-    const decoder = new BaoDecoder(Buffer.from(hash, 'hex'), stat.size, { chunkGroupLog: CHUNK_GROUP_LOG, ranges: missing });
-    const sender = new GroupSender(f, hash);
-    const failure = await verifySlice(new PipelinedVerifier(decoder, f.pool), counted(f, reply.body, hash, stat.size, base, who), (run) => sender.send(run), {
-      runBytes: RUN_BYTES, groupLen: GROUP_LEN,
-    });
-    // What verified is kept whatever happened after it: written, synced, marked.
-    const after = await sender.finish();
+    const { stat: after, failure } = await storeVerifiedSlice(f.bus, hash, stat.size, missing, counted(f, reply.body, hash, stat.size, base, who), { pool: f.pool });
     if (failure instanceof BaoVerifyError) throw bad(failure.message);
     if (failure instanceof BlobsWireError) throw new ProviderFault(client.address, `provider ${who} stopped sending: ${failure.message}`, 'UNAVAILABLE');
     if (failure) throw failure;

@@ -1,7 +1,7 @@
 // The provider side of alknet/blobs: every stream a peer opens carries requests one after the other;
 // each is answered with a response frame and, for a blob it has complete, the bao slice. Reads need
 // no scope: naming the hash is the capability (DESIGN.md). The store is reached by message only:
-// the slice is asked of the fs actor in windows (fs.readSlice, ~1 MiB each), the next window being
+// the slice is asked of the fs actor in windows (fs.readSlice, ~2 MiB each), the next window being
 // read while the current one is sent, so a reply stays bounded and a slow reader holds back the
 // reads (back-pressure) instead of filling memory. No file is held open between windows.
 import type { Duplex } from 'node:stream';
@@ -27,7 +27,7 @@ export interface ProviderFaults {
 export interface BlobsProviderOptions {
   /** How long a stream may sit without a request (default 60 s). */
   idleMs?: number;
-  /** Content bytes asked of the fs actor per window (default 1 MiB). */
+  /** Content bytes asked of the fs actor per window (default 2 MiB). */
   windowBytes?: number;
   faults?: ProviderFaults;
 }
@@ -75,6 +75,7 @@ function errorResponse(err: unknown): Uint8Array {
 }
 
 type Window = { size: number; bytes: Uint8Array; nextGroup: number | null };
+const EMPTY = new Uint8Array(0);
 
 /** One window of the slice, by message; BUSY (the actor's mailbox is full) is retried a few times. */
 async function readWindow(ctx: ServeStreamContext, hash: string, ranges: ByteRange[] | undefined, fromGroup: number, opts: BlobsProviderOptions): Promise<Window> {
@@ -128,6 +129,8 @@ async function sendSlice(
     next?.catch(() => undefined); // awaited below; a failure while this window is written is not unhandled
     const piece = faults ? faults.apply(window.bytes, at) : { bytes: window.bytes, stop: false };
     await write(stream, piece.bytes);
+    // The bus reply (held by its settled promise) must not keep the window alive past its write.
+    window.bytes = EMPTY;
     at += piece.bytes.length;
     if (piece.stop) {
       await ctx.conn?.close('test fault: provider stopped mid-slice');

@@ -66,6 +66,27 @@ describe('fs actor', () => {
     }
   });
 
+  it('keeps no trace of served requests in its snapshot (no child actor per request)', async () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'alknet-fsactor-'));
+    const actor = createActor(fsMachine, { input: { home } }).start();
+    try {
+      await waitFor(actor, (s) => s.matches('ready'), { timeout: 5000 });
+      const added = await request(actor, 'fs.addBytes', { bytes: new Uint8Array(10) });
+      const { hash } = added.value as { hash: string };
+      for (let i = 0; i < 200; i++) assert.equal((await request(actor, 'fs.has', { hash })).ok, true);
+      const snapshot = actor.getSnapshot();
+      // A spawned actor per request used to stay in `children` for ever: memory, and every later
+      // request copied the whole map (quadratic).
+      assert.ok(Object.keys(snapshot.children).length <= 2, `${Object.keys(snapshot.children).length} children after 200 requests`);
+      assert.equal(snapshot.context.inFlight, 0);
+      assert.equal(snapshot.context.served, 201);
+    } finally {
+      actor.stop();
+      await new Promise((r) => setTimeout(r, 50));
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  });
+
   it('answers BUSY past maxInFlight', async () => {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'alknet-fsactor-'));
     const actor = createActor(fsMachine, { input: { home, maxInFlight: 1 } }).start();
