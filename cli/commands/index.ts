@@ -39,7 +39,7 @@ export const COMMANDS: readonly CommandInfo[] = [
   { file: 'peer', name: 'peer rm', summary: 'remove a peer', usage: 'alknet peer rm NODEID' },
   { file: 'blob', name: 'blob add', summary: 'add a file or a folder (as a collection) to the local blob store; prints its hash', usage: 'alknet blob add FILE|DIR [--tag NAME] [--json]' },
   { file: 'blob', name: 'blob ls', summary: 'list the blobs in the local store (hash, size, complete, tags)', usage: 'alknet blob ls [--json]' },
-  { file: 'blob', name: 'blob get', summary: 'write a blob to a file (a collection to a folder) or stdout; --from fetches it (verified, resumable) first', usage: 'alknet blob get HASH [--from ADDR]... [--transport auto|tls|quic] [-v] [-o PATH]' },
+  { file: 'blob', name: 'blob get', summary: 'write a blob to a file (a collection to a folder) or stdout; --from fetches it (verified, resumable) first', usage: 'alknet blob get HASH [--from ADDR]... [--transport auto|tls|quic] [-v] [-o PATH] [-f|--force]' },
   { file: 'blob', name: 'blob tag', summary: 'name a blob so gc keeps it', usage: 'alknet blob tag NAME HASH' },
   { file: 'blob', name: 'blob untag', summary: 'remove a tag', usage: 'alknet blob untag NAME' },
   { file: 'blob', name: 'blob rm', summary: 'delete a blob and the tags naming it', usage: 'alknet blob rm HASH' },

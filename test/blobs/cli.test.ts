@@ -33,7 +33,7 @@ describe('alknet blob get --from (cli/bin.js)', () => {
 
   it('fetches a file, trying each --from in turn', async () => {
     const data = content(300_000, 21);
-    const { hash } = await provider.store.add(data);
+    const hash = await provider.addBytes(data);
     const home = path.join(tmp, 'b1');
     const out = path.join(tmp, 'out.bin');
     // A first provider nobody listens on: the fetch goes on with the next one.
@@ -51,7 +51,7 @@ describe('alknet blob get --from (cli/bin.js)', () => {
     fs.mkdirSync(path.join(dir, 'img'), { recursive: true });
     fs.writeFileSync(path.join(dir, 'index.html'), '<h1>hi</h1>');
     fs.writeFileSync(path.join(dir, 'img', 'pic.bin'), content(40_000, 9));
-    const { hash } = await provider.store.addDirectory(dir);
+    const hash = await provider.addPath(dir);
     const out = path.join(tmp, 'site-copy');
     const r = await alknet(['--home', path.join(tmp, 'b2'), 'blob', 'get', hash, '--from', provider.address, '-o', out]);
     assert.equal(r.code, 0, r.stderr);
