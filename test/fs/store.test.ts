@@ -128,6 +128,54 @@ describe('BlobStore', () => {
     }
   });
 
+  it('readSlice windows of any size put together are exactly the slice, each window within its bound', async () => {
+    const data = bytesOf(37 * GROUP_LEN + 123, 9);
+    const { hash } = await store.add(data);
+    const { outboard } = encodeOutboard(data, BAO);
+    const rangeSets = [undefined, [{ start: 5 * GROUP_LEN + 7, len: 9 * GROUP_LEN }], [{ start: 0, len: 1 }, { start: 20 * GROUP_LEN, len: 1 }, { start: 1e9, len: 0 }]];
+    for (const ranges of rangeSets) {
+      const expected = extractRanges(data, outboard, ranges ?? [{ start: 0, len: data.length }], BAO);
+      for (const maxBytes of [1, GROUP_LEN, 3 * GROUP_LEN + 5, 1 << 20]) {
+        const parts: Uint8Array[] = [];
+        let from: number | null = 0;
+        for (let i = 0; from !== null && i < 1000; i++) {
+          const w = await store.readSlice(hash, ranges, from, maxBytes);
+          assert.equal(w.size, data.length);
+          // One group past the bound at most (a window always carries a group), plus its parents.
+          assert.ok(w.bytes.length <= Math.max(maxBytes, 1) + GROUP_LEN + 64 * 8 + 8, `window of ${w.bytes.length} for max ${maxBytes}`);
+          parts.push(w.bytes);
+          assert.ok(w.nextGroup === null || w.nextGroup > from, 'windows move forward');
+          from = w.nextGroup;
+        }
+        assert.equal(from, null, 'the walk ended');
+        assert.ok(Buffer.concat(parts).equals(Buffer.from(expected)), `ranges ${JSON.stringify(ranges)}, max ${maxBytes}`);
+      }
+    }
+    await assert.rejects(store.readSlice(hash, undefined, 38), { code: 'INVALID_INPUT' });
+  });
+
+  it('writeGroups stores verified runs, marks them at the sync, refuses runs that do not fit', async () => {
+    const data = bytesOf(6 * GROUP_LEN + 10, 12);
+    const { hash, outboard } = encodeOutboard(data, BAO);
+    const h = hex(hash);
+    await store.beginPartial(h, data.length);
+    const cvs = groupChainingValues(hash, outboard, BAO);
+    const run = (g: number, n: number) => ({ data: [data.subarray(g * GROUP_LEN, Math.min((g + n) * GROUP_LEN, data.length))], cvs: cvs.slice(g * 32, (g + n) * 32) });
+    await assert.rejects(store.writeGroups(h, 0, [data.subarray(0, 100)], cvs.slice(0, 32)), { code: 'INVALID_INPUT' }, 'not a whole group');
+    await assert.rejects(store.writeGroups(h, 0, run(0, 2).data, cvs.slice(0, 32)), { code: 'INVALID_INPUT' }, 'one value for two groups');
+    await assert.rejects(store.writeGroups(h, 6, [data.subarray(0, GROUP_LEN)], cvs.slice(0, 32)), { code: 'INVALID_INPUT' }, 'past the end');
+    const a = run(0, 4);
+    let stat = await store.writeGroups(h, 0, a.data, a.cvs);
+    assert.equal(stat.verifiedGroups, 0, 'bits wait for the sync');
+    stat = await store.writeGroups(h, 0, [], undefined, { sync: true });
+    assert.equal(stat.verifiedGroups, 4);
+    assert.deepEqual(store.missingRanges(h), [{ start: 4 * GROUP_LEN, len: 2 * GROUP_LEN + 10 }]);
+    const b = run(4, 3);
+    stat = await store.writeGroups(h, 4, b.data, b.cvs, { sync: true });
+    assert.equal(stat.complete, true, 'completed from the stored values (they rebuild the root)');
+    assert.ok(Buffer.from(await store.getBytes(h)).equals(Buffer.from(data)));
+  });
+
   it('tracks a partial blob, resumes from missingRanges and completes when the root verifies', async () => {
     const data = bytesOf(5 * GROUP_LEN + 100, 5);
     const { hash, outboard } = encodeOutboard(data, BAO);
