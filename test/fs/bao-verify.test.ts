@@ -199,6 +199,7 @@ describe('BlobStore.writeEncoded with hash workers', () => {
 
   for (const hashWorkers of [0, 1]) {
     it(`hashWorkers ${hashWorkers}: a bad group is refused, the groups before it are kept, a retry completes`, async () => {
+      fs.mkdirSync(path.join(dir, `w${hashWorkers}`)); // the store never creates a home
       const store = await BlobStore.open(path.join(dir, `w${hashWorkers}`), { hashWorkers });
       try {
         await store.beginPartial(hashHex, data.length);
