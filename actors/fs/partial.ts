@@ -78,8 +78,12 @@ class PartialWriter {
     }
   }
 
-  /** Starts writing a run (and its values); waits while WRITES_IN_FLIGHT runs are being written. */
-  async write(run: GroupRun, background: boolean): Promise<void> {
+  /**
+   * Starts writing a run (and its values); waits while WRITES_IN_FLIGHT runs are being written.
+   * `wait`: resolve only once this run is written (its buffers may then be reused by the caller);
+   * `earlySync`: start a datasync in the background every 32 MiB.
+   */
+  async write(run: GroupRun, mode: { wait: boolean; earlySync: boolean }): Promise<void> {
     checkRun(this.#shape, run);
     while (this.#inFlight.length >= WRITES_IN_FLIGHT) await this.#inFlight.shift();
     const cvs = run.cvs;
@@ -93,14 +97,14 @@ class PartialWriter {
     for (let g = run.firstGroup; g < run.firstGroup + run.groupCount; g++) this.written.push(g);
     this.bytes += run.bytes;
     this.#unsynced += run.bytes;
-    if (background && this.#unsynced >= EARLY_SYNC_BYTES) {
+    if (mode.earlySync && this.#unsynced >= EARLY_SYNC_BYTES) {
       // A datasync in the background every 32 MiB, so the final fsync has little left to flush.
       this.#unsynced = 0;
       const previousWrites = Promise.all(this.#inFlight);
       this.#syncing = this.#syncing.then(() => previousWrites).then(() => this.#fh.datasync());
       this.#syncing.catch(() => undefined);
     }
-    if (!background) await writing;
+    if (mode.wait) await writing;
   }
 
   /** Waits for every write; with `sync`, makes both files durable. Always closes them. */
@@ -112,22 +116,6 @@ class PartialWriter {
     } finally {
       await Promise.all([this.#fh.close(), this.#cvFile?.close()]);
     }
-  }
-}
-
-/** fsync (or datasync) of a partial blob's data and value files, through descriptors of their own. */
-async function syncFiles(layout: StoreLayout, hash: string, shape: TreeShape, dataOnly: boolean): Promise<void> {
-  const fh = await fsp.open(layout.partialFile(hash), 'r+');
-  try {
-    const cvFile = shape.groupCount === 1 ? undefined : await fsp.open(layout.partialCvs(hash), 'r+').catch(() => undefined);
-    try {
-      // fsync flushes every write to the file, whichever descriptor made it.
-      await Promise.all(dataOnly ? [fh.datasync(), cvFile?.datasync()] : [fh.sync(), cvFile?.sync()]);
-    } finally {
-      await cvFile?.close();
-    }
-  } finally {
-    await fh.close();
   }
 }
 
@@ -149,11 +137,11 @@ function checkRun(shape: TreeShape, run: GroupRun): void {
 export class PartialBlobs {
   readonly #parts: StoreParts;
   /**
-   * Groups written by writeGroups whose bits wait for the next sync (the caller's `sync`, or 32 MiB
-   * of them). Losing this map (a crash, a restart) only loses bits, never claims bytes: those
-   * groups are fetched again.
+   * Open writers of blobs being fetched through writeGroups; each remembers the groups it wrote,
+   * whose bits wait for the caller's sync. Losing one (a crash, a restart) only loses bits, never
+   * claims bytes: those groups are fetched again. One per blob being fetched (two descriptors).
    */
-  readonly #unsynced = new Map<string, { groups: number[]; bytes: number; syncing: Promise<void> }>();
+  readonly #writers = new Map<string, Promise<PartialWriter>>();
 
   constructor(parts: StoreParts) {
     this.#parts = parts;
@@ -256,7 +244,7 @@ export class PartialBlobs {
       const cv = shape.groupCount === 1 ? undefined : cvs.slice(group * CV_LEN, (group + 1) * CV_LEN);
       const writer = await PartialWriter.open(layout, hash, shape);
       try {
-        await writer.write({ firstGroup: group, groupCount: 1, offset: group * GROUP_LEN, bytes: bytes.length, data: [bytes], cvs: cv }, false);
+        await writer.write({ firstGroup: group, groupCount: 1, offset: group * GROUP_LEN, bytes: bytes.length, data: [bytes], cvs: cv }, { wait: true, earlySync: false });
       } finally {
         await writer.close(true); // durable before the index claims the group
       }
@@ -281,7 +269,7 @@ export class PartialBlobs {
       // verified. The bits are set only after both files are fsynced.
       let failure: unknown;
       try {
-        failure = await verifySlice(new PipelinedVerifier(decoder, this.#parts.pool()), source, (run) => writer.write(run, true), {
+        failure = await verifySlice(new PipelinedVerifier(decoder, this.#parts.pool()), source, (run) => writer.write(run, { wait: false, earlySync: true }), {
           runBytes: WRITE_RUN_BYTES, groupLen: GROUP_LEN, skip: (g) => hasBit(bits, g),
         });
       } finally {
@@ -297,53 +285,48 @@ export class PartialBlobs {
   /**
    * Stores a run of groups the caller has verified (the alknet/blobs fetcher, with the bao decoder,
    * against the hash): their bytes (as views, written with one writev) and their proven chaining
-   * values. Their bits are set when the caller asks for the sync (`sync`, at the end of each slice,
-   * as writeEncoded sets them at the end of its slice); meanwhile a datasync runs in the background
-   * every 32 MiB, so that sync has little left. A completion still needs the stored values to
-   * rebuild the root hash (or the content to rehash to it), so wrong values never make a blob
-   * complete. `data` empty: only the sync. A blob complete already is left as it is.
+   * values. Runs of one blob are written concurrently through descriptors kept open until the
+   * sync, and answered once written (the caller may reuse its buffers then). Their bits are set
+   * when the caller asks for the sync (`sync`, at the end of each slice, as writeEncoded sets them
+   * at the end of its slice); meanwhile a datasync runs in the background every 32 MiB, so that
+   * sync has little left. A completion still needs the stored values to rebuild the root hash (or
+   * the content to rehash to it), so wrong values never make a blob complete. `data` empty: only
+   * the sync. A blob complete already is left as it is.
    */
   async writeGroups(hash: string, firstGroup: number, data: Uint8Array[], cvs: Uint8Array | undefined, opts: { sync?: boolean } = {}): Promise<PartialStat> {
-    const { layout } = this.#parts;
-    return this.#parts.withLock(checkHash(hash), async () => {
-      const record = this.#record(hash);
-      if (record.complete) return this.partialStat(hash);
-      const shape = treeShape(record.size, BAO);
-      if (data.length > MAX_WRITE_VIEWS) throw new BlobStoreError('INVALID_INPUT', `at most ${MAX_WRITE_VIEWS} pieces per write`);
-      let bytes = 0;
-      for (const piece of data) bytes += piece.length;
-      if (bytes > MAX_WRITE_BYTES) throw new BlobStoreError('INVALID_INPUT', `at most ${MAX_WRITE_BYTES} bytes per write`);
-      let pending = this.#unsynced.get(hash);
-      if (data.length > 0) {
-        const groupCount = Math.max(1, Math.ceil(bytes / GROUP_LEN));
-        const run: GroupRun = { firstGroup, groupCount, offset: firstGroup * GROUP_LEN, bytes, data, cvs };
-        checkRun(shape, run);
-        const writer = await PartialWriter.open(layout, hash, shape);
-        try {
-          await writer.write(run, false);
-        } finally {
-          await writer.close(false);
-        }
-        pending ??= { groups: [], bytes: 0, syncing: Promise.resolve() };
-        this.#unsynced.set(hash, pending);
-        pending.groups.push(...writer.written);
-        pending.bytes += bytes;
-        if (pending.bytes >= EARLY_SYNC_BYTES && !opts.sync) {
-          // In the background, outside the lock: the next runs are written meanwhile.
-          pending.bytes = 0;
-          const early = pending.syncing.then(() => syncFiles(layout, hash, shape, true));
-          early.catch(() => undefined); // its failure shows at the final sync's own fsync
-          pending.syncing = early.catch(() => undefined);
-        }
+    const record = this.#record(hash);
+    if (record.complete) return this.partialStat(hash);
+    const shape = treeShape(record.size, BAO);
+    if (data.length > MAX_WRITE_VIEWS) throw new BlobStoreError('INVALID_INPUT', `at most ${MAX_WRITE_VIEWS} pieces per write`);
+    let bytes = 0;
+    for (const piece of data) bytes += piece.length;
+    if (bytes > MAX_WRITE_BYTES) throw new BlobStoreError('INVALID_INPUT', `at most ${MAX_WRITE_BYTES} bytes per write`);
+    if (data.length > 0) {
+      const groupCount = Math.max(1, Math.ceil(bytes / GROUP_LEN));
+      const run: GroupRun = { firstGroup, groupCount, offset: firstGroup * GROUP_LEN, bytes, data, cvs };
+      checkRun(shape, run);
+      // Not under the blob's lock: runs land at distinct offsets. A delete meanwhile forgets this
+      // writer, so what it wrote is never marked.
+      let open = this.#writers.get(hash);
+      if (!open) {
+        open = PartialWriter.open(this.#parts.layout, hash, shape);
+        open.catch(() => undefined);
+        this.#writers.set(hash, open);
       }
-      if (!opts.sync) return this.partialStat(hash);
-      if (pending) {
-        this.#unsynced.delete(hash);
-        await pending.syncing;
-        if (pending.groups.length > 0) {
-          await syncFiles(layout, hash, shape, false);
-          await this.#markSynced(hash, pending.groups);
-        }
+      const writer = await open.catch((err: unknown) => {
+        if (this.#writers.get(hash) === open) this.#writers.delete(hash);
+        throw err;
+      });
+      await writer.write(run, { wait: true, earlySync: true });
+    }
+    if (!opts.sync) return this.partialStat(hash);
+    return this.#parts.withLock(hash, async () => {
+      const open = this.#writers.get(hash);
+      this.#writers.delete(hash);
+      if (open) {
+        const writer = await open;
+        await writer.close(true); // every run written, both files durable
+        await this.#markSynced(hash, writer.written);
       }
       await this.#maybeComplete(hash);
       return this.partialStat(hash);
@@ -352,16 +335,16 @@ export class PartialBlobs {
 
   /** Syncs and marks whatever writeGroups left waiting (the store is closing). */
   async syncAll(): Promise<void> {
-    for (const hash of [...this.#unsynced.keys()]) {
+    for (const hash of [...this.#writers.keys()]) {
       await this.writeGroups(hash, 0, [], undefined, { sync: true }).catch(() => undefined);
     }
   }
 
-  /** Forgets unsynced groups of a blob being deleted (call under its lock, before its files go). */
+  /** Forgets (closes, never marks) what writeGroups wrote of a blob being deleted; under its lock. */
   async forget(hash: string): Promise<void> {
-    const pending = this.#unsynced.get(hash);
-    this.#unsynced.delete(hash);
-    await pending?.syncing;
+    const open = this.#writers.get(hash);
+    this.#writers.delete(hash);
+    await open?.then((writer) => writer.close(false)).catch(() => undefined);
   }
 
   async #markSynced(hash: string, groups: number[]): Promise<void> {

@@ -88,6 +88,8 @@ interface Fetcher {
   dropped: Set<string>;
   opts: FetchOptions;
   pool: Blake3Pool | undefined;
+  /** Reused for every slice of this fetch. */
+  buffers: RunBuffers;
   received: number;
   done: number;
   total: number;
@@ -160,6 +162,24 @@ function counted(f: Fetcher, body: AsyncIterator<Uint8Array>, hash: string, size
 }
 
 /**
+ * Buffers the verified groups are copied into (one run each), reused once the fs actor has written
+ * them. Why a copy: runs kept as views held the socket's pieces for a whole run plus the request,
+ * and with the bus's per-request garbage those pieces outlived the young generation, so each one
+ * waited for a full collection (measured: 25 mark-compacts per 128 MiB fetch instead of 4, and
+ * ~130 ms more CPU). One memcpy into a reused buffer costs less, and the pieces die young.
+ */
+export class RunBuffers {
+  readonly #free: Uint8Array[] = [];
+  constructor(readonly size: number) {}
+  take(): Uint8Array {
+    return this.#free.pop() ?? new Uint8Array(this.size);
+  }
+  give(buf: Uint8Array): void {
+    if (this.#free.length < WRITES_IN_FLIGHT + 1) this.#free.push(buf);
+  }
+}
+
+/**
  * Hands runs of verified groups to the fs actor (fs.writeGroups), up to WRITES_IN_FLIGHT at once so
  * verifying the next run overlaps writing this one; `finish` waits for them and asks for the sync
  * that makes them durable and sets their bits.
@@ -167,7 +187,7 @@ function counted(f: Fetcher, body: AsyncIterator<Uint8Array>, hash: string, size
 class GroupSender {
   readonly #inFlight: Promise<unknown>[] = [];
   #failure: { error: unknown } | undefined;
-  constructor(private readonly bus: Pick<Bus, 'request'>, private readonly hash: string) {}
+  constructor(private readonly bus: Pick<Bus, 'request'>, private readonly hash: string, private readonly buffers: RunBuffers) {}
 
   async send(run: GroupRun): Promise<void> {
     if (this.#failure) throw this.#failure.error;
@@ -175,12 +195,11 @@ class GroupSender {
     const writing = this.bus.request(FS_SYSTEM_ID, 'fs.writeGroups', {
       hash: this.hash, firstGroup: run.firstGroup, data: run.data, ...(run.cvs ? { cvs: run.cvs } : {}),
     }, FS);
-    // Once written, the request (which the bus may keep a while) must not hold the socket's
-    // pieces: they would then wait for a full collection instead of a young one.
+    // The buffer goes back only once the actor answered (it has written it); after a failure (a
+    // deadline: the actor may still be writing from it) it is never reused.
     const done = writing.then(() => {
-      run.data.length = 0;
+      if (run.buffer) this.buffers.give(run.buffer);
     }, (error: unknown) => {
-      run.data.length = 0;
       this.#failure ??= { error };
     });
     this.#inFlight.push(done);
@@ -203,11 +222,15 @@ class GroupSender {
  */
 export async function storeVerifiedSlice(
   bus: Pick<Bus, 'request'>, hash: string, size: number, ranges: ByteRange[] | undefined, source: Uint8Array | AsyncIterable<Uint8Array>,
-  opts: { pool?: Blake3Pool } = {},
+  opts: { pool?: Blake3Pool; buffers?: RunBuffers } = {},
 ): Promise<{ stat: Stat; failure: unknown }> {
   const decoder = new BaoDecoder(Buffer.from(hash, 'hex'), size, { chunkGroupLog: CHUNK_GROUP_LOG, ranges: ranges && ranges.length > 0 ? ranges : undefined });
-  const sender = new GroupSender(bus, hash);
-  const failure = await verifySlice(new PipelinedVerifier(decoder, opts.pool), source, (run) => sender.send(run), { runBytes: RUN_BYTES, groupLen: GROUP_LEN });
+  const buffers = opts.buffers ?? new RunBuffers(RUN_BYTES + GROUP_LEN);
+  const sender = new GroupSender(bus, hash, buffers);
+  // Small blobs (under a run) are not worth a reused buffer: their runs stay views.
+  const failure = await verifySlice(new PipelinedVerifier(decoder, opts.pool), source, (run) => sender.send(run), {
+    runBytes: RUN_BYTES, groupLen: GROUP_LEN, ...(size >= RUN_BYTES ? { copyInto: () => buffers.take() } : {}),
+  });
   // What verified is kept whatever happened after it: written, synced, marked.
   const stat = await sender.finish();
   return { stat, failure };
@@ -258,7 +281,7 @@ async function fetchFrom(f: Fetcher, hash: string, client: BlobsClient): Promise
       // Drain nothing: the client is dropped, its framing is not trusted any more.
       throw bad(`it says the blob is ${reply.size} bytes; its size proof said ${stat.size}`);
     }
-    const { stat: after, failure } = await storeVerifiedSlice(f.bus, hash, stat.size, missing, counted(f, reply.body, hash, stat.size, base, who), { pool: f.pool });
+    const { stat: after, failure } = await storeVerifiedSlice(f.bus, hash, stat.size, missing, counted(f, reply.body, hash, stat.size, base, who), { pool: f.pool, buffers: f.buffers });
     if (failure instanceof BaoVerifyError) throw bad(failure.message);
     if (failure instanceof BlobsWireError) throw new ProviderFault(client.address, `provider ${who} stopped sending: ${failure.message}`, 'UNAVAILABLE');
     if (failure) throw failure;
@@ -313,7 +336,7 @@ export async function fetchBlob(hash: string, providers: string[], opts: FetchOp
   const workers = opts.hashWorkers ?? defaultHashWorkers();
   const f: Fetcher = {
     bus: opts.bus, providers: [...new Set(providers)], clients: new Map(), dropped: new Set(), opts,
-    pool: workers > 0 ? new Blake3Pool(workers) : undefined, received: 0, done: 0, total: 1,
+    pool: workers > 0 ? new Blake3Pool(workers) : undefined, buffers: new RunBuffers(RUN_BYTES + GROUP_LEN), received: 0, done: 0, total: 1,
   };
   try {
     const size = await fetchOne(f, hash);

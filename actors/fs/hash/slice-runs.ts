@@ -19,6 +19,8 @@ export interface GroupRun {
   data: Uint8Array[];
   /** 32 bytes per group: each group's proven chaining value; undefined when the blob is one group. */
   cvs: Uint8Array | undefined;
+  /** With `copyInto`: the buffer the run was copied into (`data` is one view of it), to give back. */
+  buffer?: Uint8Array;
 }
 
 /** Gathers verified groups into runs of consecutive groups, at most `runBytes` each (one group may exceed it). */
@@ -28,9 +30,18 @@ export class GroupRunBuilder {
   #cvs: Uint8Array;
   #cvCount = 0;
 
-  constructor(runBytes: number, groupLen: number) {
+  readonly #copyInto: (() => Uint8Array) | undefined;
+
+  /**
+   * `copyInto`: copy each group, as it comes, into a buffer from this source (at least runBytes +
+   * groupLen long) instead of keeping views of the pieces it came in; the pieces can then be
+   * dropped at once (they are the socket's, and views kept for a whole run made them outlive the
+   * young generation).
+   */
+  constructor(runBytes: number, groupLen: number, copyInto?: () => Uint8Array) {
     this.#runBytes = runBytes;
     this.#cvs = new Uint8Array((Math.ceil(runBytes / groupLen) + 1) * CV_LEN);
+    this.#copyInto = copyInto;
   }
 
   /** Adds a group; returns the run it closed, if it does not continue the current one or that one is full. */
@@ -38,9 +49,18 @@ export class GroupRunBuilder {
     let done: GroupRun | undefined;
     const run = this.#run;
     if (run && (group.group !== run.firstGroup + run.groupCount || run.bytes >= this.#runBytes)) done = this.take();
-    if (!this.#run) this.#run = { firstGroup: group.group, groupCount: 0, offset: group.offset, bytes: 0, data: [], cvs: undefined };
+    if (!this.#run) {
+      this.#run = { firstGroup: group.group, groupCount: 0, offset: group.offset, bytes: 0, data: [], cvs: undefined };
+      if (this.#copyInto) this.#run.buffer = this.#copyInto();
+    }
     const current = this.#run;
-    if (group.parts) current.data.push(...group.parts);
+    if (current.buffer) {
+      let at = current.bytes;
+      for (const part of group.parts ?? [group.data]) {
+        current.buffer.set(part, at);
+        at += part.length;
+      }
+    } else if (group.parts) current.data.push(...group.parts);
     else current.data.push(group.data);
     current.bytes += group.length;
     current.groupCount++;
@@ -56,6 +76,7 @@ export class GroupRunBuilder {
     const run = this.#run;
     if (!run) return undefined;
     this.#run = undefined;
+    if (run.buffer) run.data = [run.buffer.subarray(0, run.bytes)];
     // A fresh array per run: the taker may keep the values while the next run is built.
     run.cvs = this.#cvCount > 0 ? this.#cvs.slice(0, this.#cvCount * CV_LEN) : undefined;
     this.#cvCount = 0;
@@ -72,6 +93,8 @@ export class GroupRunBuilder {
 export interface VerifySliceOptions {
   /** Bytes gathered into one run (default 1 MiB). */
   runBytes?: number;
+  /** Copy runs into buffers from here (see GroupRunBuilder) instead of handing on views. */
+  copyInto?: () => Uint8Array;
   /** Bytes per group (the store's: 16 KiB). */
   groupLen: number;
   /** Groups to leave out (already stored); none by default. */
@@ -88,7 +111,7 @@ export async function verifySlice(
   verifier: PipelinedVerifier, source: Uint8Array | AsyncIterable<Uint8Array>, onRun: (run: GroupRun) => Promise<void> | void,
   opts: VerifySliceOptions,
 ): Promise<unknown> {
-  const runs = new GroupRunBuilder(opts.runBytes ?? 1024 * 1024, opts.groupLen);
+  const runs = new GroupRunBuilder(opts.runBytes ?? 1024 * 1024, opts.groupLen, opts.copyInto);
   // A failing writer ends the loop; its error is the result and no run is handed on after it.
   let sinkFailure: { error: unknown } | undefined;
   const hand = async (run: GroupRun): Promise<void> => {
