@@ -1,9 +1,10 @@
 // The fs actor: opening → ready (→ error, so its supervisor restarts it) → closing → stopped. It is
 // the only owner of its BlobStore and serves the fs.* bus messages: each request runs as a promise
 // started by the transition that accepts it, answers through event.replyTo exactly once and then
-// tells the actor (fs.served), so slow disk work never blocks the mailbox. At most `maxInFlight` requests run at once; more are answered BUSY. Requests that arrive
-// while the store opens wait (bounded), and are failed UNAVAILABLE if opening fails. Operations of
-// the node's catalogue (blobs/*) arrive here as plain local requests (actors/fs/operations.ts).
+// tells the actor (fs.served), so slow disk work never blocks the mailbox. At most `maxInFlight`
+// requests run at once; more are answered BUSY. Requests that arrive while the store opens wait
+// (bounded), and are failed UNAVAILABLE if opening fails. Operations of the node's catalogue
+// (blobs/*) arrive here as plain local requests (actors/fs/operations.ts).
 import fs from 'node:fs';
 import path from 'node:path';
 import { assign, fromCallback, fromPromise, setup, type ActorRefFrom, type AnyActorRef } from 'xstate';
