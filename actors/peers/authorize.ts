@@ -28,7 +28,7 @@ export function indexPeers(config: PeersConfig): PeerIndex {
  * The caller of one call. An unknown or disabled token is FORBIDDEN rather than silently anonymous,
  * so a client with a revoked or mistyped token learns why. The token never appears in the message.
  */
-export function callerFor(index: PeerIndex, nodeId: string | null, authToken?: string): Caller {
+export function callerFor(index: PeerIndex, nodeId: string | null, authToken?: string, now: number = Date.now()): Caller {
   const scopes = new Set(index.anonymous);
   if (nodeId !== null) {
     const peer = index.peers.get(nodeId);
@@ -37,6 +37,9 @@ export function callerFor(index: PeerIndex, nodeId: string | null, authToken?: s
   if (authToken !== undefined) {
     const token = looksLikeToken(authToken) ? index.tokensByHash.get(hashToken(authToken)) : undefined;
     if (!token || !token.enabled) throw new CallError('FORBIDDEN', 'auth token not recognised (unknown, revoked or disabled)');
+    if (token.expires !== undefined && now >= token.expires.getTime()) {
+      throw new CallError('FORBIDDEN', `token expired (token "${token.name}" expired at ${token.expires.toISOString()})`);
+    }
     for (const s of token.scopes) scopes.add(s);
   }
   return { nodeId, scopes };

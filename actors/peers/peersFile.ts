@@ -13,6 +13,7 @@
 //   hash = "sha256:<64 hex>"
 //   scopes = ["tensor"]
 //   enabled = true
+//   expires = 2026-12-31T00:00:00Z   # optional: refused with "token expired" from then on
 //
 // Writes are atomic (temp file, fsync, rename), so a running node never reads a torn file.
 // Rewriting the file drops comments: it is the CLI's file; hand edits keep working but lose comments.
@@ -45,6 +46,8 @@ export interface TokenEntry {
   hash: string;
   scopes: string[];
   enabled: boolean;
+  /** From this instant on the token is refused ("token expired"); absent: it never expires. */
+  expires?: Date;
 }
 
 export interface PeersConfig {
@@ -128,6 +131,14 @@ function enabledFlag(where: string, value: unknown): boolean {
   return value;
 }
 
+/** A token's `expires`: a TOML date-time with an offset (or a date: midnight UTC), or the same as an ISO string. */
+function expiryOf(where: string, value: unknown): Date | undefined {
+  if (value === undefined) return undefined;
+  const date = value instanceof Date ? new Date(value.getTime()) : typeof value === 'string' ? new Date(value) : undefined;
+  if (!date || Number.isNaN(date.getTime())) throw new PeersFileError(`${where}.expires must be a date-time such as 2026-12-31T00:00:00Z`);
+  return date;
+}
+
 /** Parses and checks peers.toml text. `file` only names the file in messages. */
 export function parsePeersToml(text: string, file = 'peers.toml'): PeersConfig {
   let raw: Record<string, unknown>;
@@ -164,7 +175,10 @@ export function parsePeersToml(text: string, file = 'peers.toml'): PeersConfig {
         if (typeof entry.hash !== 'string' || !HASH_PATTERN.test(entry.hash)) {
           throw new PeersFileError(`${where}.hash must be "sha256:" followed by 64 lowercase hex digits`);
         }
-        config.tokens.push({ name, hash: entry.hash, scopes: scopeList(where, entry.scopes), enabled: enabledFlag(where, entry.enabled) });
+        const token: TokenEntry = { name, hash: entry.hash, scopes: scopeList(where, entry.scopes), enabled: enabledFlag(where, entry.enabled) };
+        const expires = expiryOf(where, entry.expires);
+        if (expires) token.expires = expires;
+        config.tokens.push(token);
       }
     }
   } catch (err) {
@@ -182,7 +196,9 @@ export function stringifyPeersConfig(config: PeersConfig): string {
   doc.peers = Object.fromEntries(
     config.peers.map((p) => [p.nodeId, { scopes: p.scopes, enabled: p.enabled, ...(p.alpns ? { alpns: p.alpns } : {}), ...(p.denyAlpns ? { denyAlpns: p.denyAlpns } : {}) }]),
   );
-  doc.tokens = Object.fromEntries(config.tokens.map((t) => [t.name, { hash: t.hash, scopes: t.scopes, enabled: t.enabled }]));
+  doc.tokens = Object.fromEntries(
+    config.tokens.map((t) => [t.name, { hash: t.hash, scopes: t.scopes, enabled: t.enabled, ...(t.expires ? { expires: t.expires } : {}) }]),
+  );
   return `# alknet peers: who may call what (alknet peer add|ls|rm). See docs/call.md.\n${stringify(doc)}\n`;
 }
 
@@ -241,13 +257,20 @@ export function listPeers(home: string): PeerEntry[] {
   return readPeersConfig(home).peers;
 }
 
-/** Creates a token with these scopes; returns the token text, which exists nowhere else afterwards. */
-export function addToken(home: string, name: string, scopes: readonly string[]): { token: string; entry: TokenEntry } {
+/**
+ * Creates a token with these scopes (and an optional expiry); returns the token text, which exists
+ * nowhere else afterwards.
+ */
+export function addToken(home: string, name: string, scopes: readonly string[], options: { expires?: Date } = {}): { token: string; entry: TokenEntry } {
   if (!isTokenLabel(name)) throw new PeersFileError(`token label "${name}" must be 1-64 letters, digits, "_", "." or "-"`);
   const config = readPeersConfig(home);
   if (config.tokens.some((t) => t.name === name)) throw new PeersFileError(`a token named "${name}" already exists`);
   const token = generateToken();
   const entry: TokenEntry = { name, hash: hashToken(token), scopes: checkScopes(scopes), enabled: true };
+  if (options.expires) {
+    if (Number.isNaN(options.expires.getTime())) throw new PeersFileError('the expiry is not a valid date');
+    entry.expires = new Date(options.expires.getTime());
+  }
   config.tokens.push(entry);
   writePeersConfig(home, config);
   return { token, entry };

@@ -143,19 +143,33 @@ function scopesFlag(text: string | undefined): string[] {
   return text.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
+const DURATION_UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
+
+/** `--expires`: a duration from now (90s, 15m, 12h, 30d, 2w) or an ISO 8601 date or date-time in the future. */
+function expiresFlag(text: string | undefined, now = Date.now()): Date | undefined {
+  if (text === undefined) return undefined;
+  const duration = /^(\d{1,6})([smhdw])$/.exec(text.trim());
+  const at = duration ? new Date(now + Number(duration[1]) * DURATION_UNITS[duration[2]!]!) : /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(text.trim()) ? new Date(text.trim()) : undefined;
+  if (!at || Number.isNaN(at.getTime())) throw new UsageError(`--expires "${text.slice(0, 40)}" must be a duration (90s, 15m, 12h, 30d, 2w) or a date (2026-12-31 or 2026-12-31T12:00:00Z)`);
+  if (at.getTime() <= now) throw new UsageError(`--expires ${at.toISOString()} is not in the future`);
+  return at;
+}
+
 async function runTokenCreate(ctx: CommandContext): Promise<number> {
-  const { values } = parseCommandArgs(ctx, { scopes: { type: 'string' }, name: { type: 'string' } });
+  const { values } = parseCommandArgs(ctx, { scopes: { type: 'string' }, name: { type: 'string' }, expires: { type: 'string' } });
   const { addToken } = await import('../../actors/peers/peersFile.ts');
   const name = (values.name as string | undefined) ?? `token-${Date.now().toString(36)}`;
   const scopes = scopesFlag(values.scopes as string | undefined);
+  const expires = expiresFlag(values.expires as string | undefined);
   requireHome(ctx, { create: true });
   let created;
   try {
-    created = addToken(ctx.home, name, scopes);
+    created = addToken(ctx.home, name, scopes, expires ? { expires } : {});
   } catch (err) {
     throw new CliError((err as Error).message);
   }
-  if (ctx.json) ctx.stdout.write(JSON.stringify({ name, token: created.token, scopes: created.entry.scopes }) + '\n');
+  const expiry = created.entry.expires ? { expires: created.entry.expires.toISOString() } : {};
+  if (ctx.json) ctx.stdout.write(JSON.stringify({ name, token: created.token, scopes: created.entry.scopes, ...expiry }) + '\n');
   else ctx.stdout.write(`${created.token}\n`);
   ctx.stderr.write('alknet: this token is shown once; the node keeps only its sha256 hash\n');
   return 0;
@@ -166,8 +180,14 @@ async function runTokenLs(ctx: CommandContext): Promise<number> {
   requireHome(ctx, { create: false });
   const { listTokens } = await import('../../actors/peers/peersFile.ts');
   const tokens = listTokens(ctx.home);
-  if (ctx.json) ctx.stdout.write(JSON.stringify(tokens.map((t) => ({ name: t.name, scopes: t.scopes, enabled: t.enabled }))) + '\n');
-  else for (const t of tokens) ctx.stdout.write(`${t.name}  ${t.scopes.join(',')}${t.enabled ? '' : '  (disabled)'}\n`);
+  const expiry = (t: (typeof tokens)[number]) => (t.expires ? { expires: t.expires.toISOString() } : {});
+  if (ctx.json) ctx.stdout.write(JSON.stringify(tokens.map((t) => ({ name: t.name, scopes: t.scopes, enabled: t.enabled, ...expiry(t) }))) + '\n');
+  else {
+    for (const t of tokens) {
+      const expired = t.expires && t.expires.getTime() <= Date.now() ? '  (expired)' : t.expires ? `  expires ${t.expires.toISOString()}` : '';
+      ctx.stdout.write(`${t.name}  ${t.scopes.join(',')}${t.enabled ? '' : '  (disabled)'}${expired}\n`);
+    }
+  }
   return 0;
 }
 

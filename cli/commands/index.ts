@@ -46,7 +46,7 @@ export const COMMANDS: readonly CommandInfo[] = [
   { file: 'blob', name: 'blob gc', summary: 'remove blobs that no tag pins (children of tagged collections are kept)', usage: 'alknet blob gc [--json]' },
   { file: 'call', name: 'call', summary: 'call one operation; prints its JSON output (through the node of this home when it runs)', usage: 'alknet call ADDR OPERATION [JSON|-] [--subscribe] [--tls] [--token T] [--timeout MS]' },
   { file: 'call', name: 'ops', summary: 'the operations a node serves', usage: 'alknet ops ADDR [--json] [--tls] [--token T] [--timeout MS]' },
-  { file: 'call', name: 'token create', summary: 'a new HTTP/call bearer token (shown once, stored hashed)', usage: 'alknet token create --scopes a,b [--name NAME] [--json]' },
+  { file: 'call', name: 'token create', summary: 'a new HTTP/call bearer token (shown once, stored hashed)', usage: 'alknet token create --scopes a,b [--name NAME] [--expires DURATION|DATE] [--json]' },
   { file: 'call', name: 'token ls', summary: 'the tokens (names and scopes, never the tokens)', usage: 'alknet token ls [--json]' },
   { file: 'call', name: 'token rm', summary: 'revoke a token', usage: 'alknet token rm NAME' },
 ];
