@@ -5,6 +5,7 @@ import type { ProtocolSpec } from './protocol.ts';
 import { callProtocol } from './call/protocol.ts';
 import { blobsProtocol } from './blobs/provider.ts';
 import { sshProtocol } from './ssh/protocol.ts';
+import { httpProtocols } from './http/index.ts';
 import type { NodeConfig } from '../supervisors/config.ts';
 
 /** What some protocols need of their node: its home folder and config.toml. */
@@ -14,5 +15,5 @@ export interface BuiltinContext {
 }
 
 export function builtinProtocols(node?: BuiltinContext): ProtocolSpec[] {
-  return [callProtocol(), blobsProtocol(), sshProtocol(node ? { config: node.config.ssh } : {})];
+  return [callProtocol(), blobsProtocol(), ...httpProtocols(node ? { limits: node.config.http } : {}), sshProtocol(node ? { config: node.config.ssh } : {})];
 }

@@ -39,6 +39,25 @@ export interface NodeConfig {
   };
   log: { level: string };
   ssh: SshConfig;
+  http: HttpConfig;
+}
+
+/** [http] in config.toml: the HTTP front end's limits (h2, http/1.1, alknet/http; docs/http.md). */
+export interface HttpConfig {
+  /** Largest request body, bytes; past it 413 (default 16 MiB). */
+  maxBodyBytes: number;
+  /** Largest request head (request line + headers), bytes; past it 431 (default 16 KiB). */
+  maxHeaderBytes: number;
+  /** A request head not complete within this is answered 408 and the connection closed, ms (default 10 s). */
+  headersTimeoutMs: number;
+  /** A whole request (head and body) not received within this is answered 408, ms (default 60 s). */
+  requestTimeoutMs: number;
+  /** Calls in one POST /batch or MCP batch tool (default 64). */
+  maxBatchCalls: number;
+  /** h2: streams one client may have open at once (default 100). */
+  maxConcurrentStreams: number;
+  /** Server-Sent Event streams (subscriptions, /debug) open at once per connection (default 16). */
+  maxEventStreamsPerConnection: number;
 }
 
 /** [ssh] in config.toml: the alknet/ssh and alknet/sftp servers (docs/ssh.md). */
@@ -92,6 +111,15 @@ export const DEFAULT_CONFIG: NodeConfig = {
     sftpRoot: 'files',
     shell: null,
   },
+  http: {
+    maxBodyBytes: 16 * 1024 * 1024,
+    maxHeaderBytes: 16 * 1024,
+    headersTimeoutMs: 10_000,
+    requestTimeoutMs: 60_000,
+    maxBatchCalls: 64,
+    maxConcurrentStreams: 100,
+    maxEventStreamsPerConnection: 16,
+  },
 };
 
 export function configPath(home: string): string {
@@ -129,6 +157,14 @@ export function loadConfig(home: string): NodeConfig {
     if (typeof limits !== 'object' || limits === null) throw new ConfigError(`${file}: [limits] must be a table`);
     for (const key of Object.keys(config.limits) as (keyof NodeConfig['limits'])[]) {
       if (limits[key] !== undefined) config.limits[key] = num(`limits.${key}`, limits[key]);
+    }
+  }
+  const httpTable = raw.http as Record<string, unknown> | undefined;
+  if (httpTable !== undefined) {
+    if (typeof httpTable !== 'object' || httpTable === null || Array.isArray(httpTable)) throw new ConfigError(`${file}: [http] must be a table`);
+    for (const key of Object.keys(httpTable)) {
+      if (!(key in config.http)) throw new ConfigError(`${file}: unknown key "http.${key}"`);
+      config.http[key as keyof HttpConfig] = num(`http.${key}`, httpTable[key]);
     }
   }
   const log = raw.log as Record<string, unknown> | undefined;

@@ -7,9 +7,13 @@
 import http from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { WebSocketServer, WebSocket } from 'ws';
-import { createInspector } from '@statelyai/inspect';
-import type { StatelyInspectionEvent } from '@statelyai/inspect';
+import type { WebSocket as WsSocket } from 'ws';
+import type { createInspector, StatelyInspectionEvent } from '@statelyai/inspect';
+import type { AnyActorRef, InspectionEvent } from 'xstate';
+import { Type as T } from '@sinclair/typebox';
+import { defineMessages, type MessagesOf } from '../bus/catalogue.ts';
+import type { Bus } from '../bus/bus.ts';
+import { isSupervisorLogic } from './supervisor.ts';
 
 /** `--inspect` without a port. Not 9229, which is Node's own debugger (`node --inspect`). */
 export const INSPECT_DEFAULT_PORT = 9339;
@@ -108,6 +112,10 @@ function refuseUpgrade(socket: Socket, status: number, text: string): void {
 }
 
 export async function startInspector(port: number = INSPECT_DEFAULT_PORT, limitsIn: InspectorLimits = {}): Promise<RunningInspector> {
+  // Loaded here, not at the top: startNode imports this module for the inspection feed below, and
+  // a node without --inspect should not load the relay's WebSocket server and the Stately client.
+  const { WebSocketServer, WebSocket } = await import('ws');
+  const { createInspector } = await import('@statelyai/inspect');
   const limits = { ...DEFAULT_INSPECTOR_LIMITS, ...limitsIn };
   const server = http.createServer((_req, res) => {
     res.writeHead(200, { 'content-type': 'text/plain' });
@@ -128,7 +136,7 @@ export async function startInspector(port: number = INSPECT_DEFAULT_PORT, limits
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
 
-  wss.on('connection', (ws: WebSocket) => {
+  wss.on('connection', (ws: WsSocket) => {
     ws.on('error', () => {}); // a viewer's protocol error (e.g. 1009, message too big) closes only it
     // Read-only: only the node feeds the stream. A viewer that sends anything is closed, and what
     // it sent is never relayed or replayed.
@@ -185,6 +193,334 @@ export async function startInspector(port: number = INSPECT_DEFAULT_PORT, limits
       wss.close();
       server.close();
       server.closeAllConnections();
+    },
+  };
+}
+
+// ---- The inspection feed: the actor system's inspection stream on the bus -------------------
+//
+// startNode attaches this observer to the root actor, so it sees every actor of the node from the
+// start. It keeps a small, plain picture of the live actors (id, parent, systemId, state value,
+// status and — for state machines — the statechart's shape) and of the recent events (type names
+// only: never a payload, a context or a live object), answers `inspection.snapshot` on the bus, and
+// publishes what changed as `inspection.changes` events, batched every 100 ms. The HTTP front end's
+// /debug page is fed from those. Cheap when nobody watches: per inspection event a map lookup and a
+// small record; event payloads and contexts are never copied or serialised.
+
+/** The shape of one state node of a statechart, as plain data. */
+export interface ChartNode {
+  /** The state node's id (`machine.a.b`). */
+  id: string;
+  key: string;
+  type: 'atomic' | 'compound' | 'parallel' | 'final' | 'history';
+  /** The initial child's key (compound states). */
+  initial?: string;
+  /** Outgoing transitions: the event (`(always)` for eventless ones) and target ids (none: internal). */
+  on: { event: string; targets: string[]; guarded?: boolean }[];
+  /** What the state invokes (source names). */
+  invoke: string[];
+  states: ChartNode[];
+}
+
+const ActorInfoSchema = T.Object({
+  /** The actor's session id in this node's actor system (unique while the node runs). */
+  sid: T.String(),
+  parent: T.Union([T.String(), T.Null()]),
+  /** The actor's id; a supervisor's child shows its child id (`fs`, without the `#generation`). */
+  name: T.String(),
+  systemId: T.Optional(T.String()),
+  kind: T.Union([T.Literal('machine'), T.Literal('supervisor'), T.Literal('actor')]),
+  /** Key into `charts` (machines and supervisors). */
+  chart: T.Optional(T.String()),
+  status: T.String(),
+  value: T.Optional(T.Unknown()),
+});
+export type InspectedActor = {
+  sid: string;
+  parent: string | null;
+  name: string;
+  systemId?: string;
+  kind: 'machine' | 'supervisor' | 'actor';
+  chart?: string;
+  status: string;
+  value?: unknown;
+};
+
+const ChangeSchema = T.Object({
+  seq: T.Integer({ minimum: 0 }),
+  /** ms since the epoch */
+  t: T.Number(),
+  kind: T.Union([T.Literal('spawn'), T.Literal('state'), T.Literal('event'), T.Literal('stop')]),
+  sid: T.String(),
+  /** spawn: the actor. */
+  actor: T.Optional(ActorInfoSchema),
+  /** state/stop: the new state value and status. */
+  value: T.Optional(T.Unknown()),
+  status: T.Optional(T.String()),
+  /** event: the event's type (never its payload) and who sent it. */
+  event: T.Optional(T.String()),
+  source: T.Optional(T.String()),
+});
+export type InspectionChange = {
+  seq: number;
+  t: number;
+  kind: 'spawn' | 'state' | 'event' | 'stop';
+  sid: string;
+  actor?: InspectedActor;
+  value?: unknown;
+  status?: string;
+  event?: string;
+  source?: string;
+};
+
+const SnapshotSchema = T.Object({
+  /** The seq of the last change included; later `inspection.changes` continue from here. */
+  seq: T.Integer({ minimum: 0 }),
+  actors: T.Array(ActorInfoSchema),
+  /** Statechart shapes by key (ChartNode trees). */
+  charts: T.Record(T.String(), T.Unknown()),
+  /** The most recent events, oldest first. */
+  recent: T.Array(ChangeSchema),
+  /** Restarts seen since the node started, per supervisor name. */
+  restarts: T.Record(T.String(), T.Integer({ minimum: 0 })),
+  /** Changes not published because too many piled up between two flushes (a viewer should resync). */
+  dropped: T.Integer({ minimum: 0 }),
+});
+export type InspectionSnapshot = {
+  seq: number;
+  actors: InspectedActor[];
+  charts: Record<string, ChartNode>;
+  recent: InspectionChange[];
+  restarts: Record<string, number>;
+  dropped: number;
+};
+
+export const INSPECTION_SYSTEM_ID = 'inspection';
+
+export const inspectionMessages = defineMessages({
+  /** The live actors, their statecharts, the recent events and restart counts, now. */
+  'inspection.snapshot': { request: T.Object({}, { additionalProperties: false }), reply: SnapshotSchema },
+  /** What changed since the last batch (published every 100 ms while something changes). Event. */
+  'inspection.changes': { request: T.Object({ changes: T.Array(ChangeSchema), dropped: T.Integer({ minimum: 0 }) }) },
+});
+
+declare module '../bus/catalogue.ts' {
+  interface Catalogue extends MessagesOf<typeof inspectionMessages> {}
+}
+
+export interface InspectionFeedLimits {
+  /** Actors tracked at once; more are not shown (default 20,000). */
+  maxActors?: number;
+  /** Recent events kept for a new viewer (default 200). */
+  recentEvents?: number;
+  /** Changes held between two flushes; more are dropped and counted (default 5,000). */
+  maxPending?: number;
+  /** Flush interval, ms (default 100). */
+  flushMs?: number;
+}
+
+export interface InspectionFeed {
+  /** Give to createActor's `inspect`. */
+  observe(event: InspectionEvent): void;
+  snapshot(): InspectionSnapshot;
+  /** Stops publishing and unregisters from the bus. */
+  close(): void;
+}
+
+const CHART_DEPTH = 16;
+
+function chartOf(node: StateNodeLike, depth = 0): ChartNode {
+  const on: ChartNode['on'] = [];
+  const transitions = depth < CHART_DEPTH ? node.on ?? {} : {};
+  for (const [event, list] of Object.entries(transitions)) {
+    for (const t of list ?? []) on.push({ event, targets: (t.target ?? []).map((n) => n.id), ...(t.guard ? { guarded: true } : {}) });
+  }
+  for (const t of node.always ?? []) on.push({ event: '(always)', targets: (t.target ?? []).map((n) => n.id), ...(t.guard ? { guarded: true } : {}) });
+  const states = depth < CHART_DEPTH ? Object.values(node.states ?? {}).map((child) => chartOf(child, depth + 1)) : [];
+  const initialTarget = node.type === 'compound' ? node.initial?.target?.[0]?.key : undefined;
+  return {
+    id: node.id,
+    key: node.key,
+    type: node.type,
+    ...(initialTarget !== undefined ? { initial: initialTarget } : {}),
+    on,
+    invoke: (node.invoke ?? []).map((i) => (typeof i.src === 'string' ? i.src : (i.id ?? 'actor'))),
+    states,
+  };
+}
+
+interface StateNodeLike {
+  id: string;
+  key: string;
+  type: ChartNode['type'];
+  on?: Record<string, { target?: readonly { id: string }[]; guard?: unknown }[] | undefined>;
+  always?: { target?: readonly { id: string }[]; guard?: unknown }[];
+  initial?: { target?: readonly { key: string }[] };
+  invoke?: { src: unknown; id?: string }[];
+  states?: Record<string, StateNodeLike>;
+}
+
+interface Tracked {
+  info: InspectedActor;
+  /** JSON of the last value sent, to send only real changes. */
+  valueJson: string | undefined;
+}
+
+/** A state value as plain data: strings and nested objects of strings (anything else is dropped). */
+function plainValue(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return value;
+  if (typeof value !== 'object' || value === null || depth > CHART_DEPTH) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = plainValue(v, depth + 1);
+  return out;
+}
+
+export function createInspectionFeed(bus: Bus, limitsIn: InspectionFeedLimits = {}): InspectionFeed {
+  const limits = { maxActors: 20_000, recentEvents: 200, maxPending: 5_000, flushMs: 100, ...limitsIn };
+  const actors = new Map<string, Tracked>();
+  const charts = new Map<string, ChartNode>();
+  const chartKeys = new WeakMap<object, string>();
+  const restarts: Record<string, number> = {};
+  const recent: InspectionChange[] = [];
+  let pending: InspectionChange[] = [];
+  let dropped = 0;
+  let seq = 0;
+  let timer: NodeJS.Timeout | null = null;
+  let closed = false;
+
+  function flush(): void {
+    timer = null;
+    if (closed || pending.length === 0) return;
+    const changes = pending;
+    const lost = dropped;
+    pending = [];
+    bus.publish('inspection.changes', { changes, dropped: lost });
+  }
+
+  function emit(change: Omit<InspectionChange, 'seq' | 't'>): void {
+    const full = { seq: ++seq, t: Date.now(), ...change } as InspectionChange;
+    if (full.kind === 'event') {
+      recent.push(full);
+      if (recent.length > limits.recentEvents) recent.shift();
+    }
+    if (pending.length >= limits.maxPending) dropped++;
+    else pending.push(full);
+    if (!timer && !closed) {
+      timer = setTimeout(flush, limits.flushMs);
+      timer.unref();
+    }
+  }
+
+  function chartKey(ref: AnyActorRef): string | undefined {
+    const logic = (typeof ref.src === 'object' ? ref.src : undefined) as { root?: StateNodeLike; id?: string } | undefined;
+    if (!logic?.root) return undefined;
+    let key = chartKeys.get(logic);
+    if (key === undefined) {
+      key = `${logic.root.key || logic.id || 'machine'}#${charts.size + 1}`;
+      chartKeys.set(logic, key);
+      try {
+        charts.set(key, chartOf(logic.root));
+      } catch {
+        charts.set(key, { id: logic.root.id, key: logic.root.key, type: 'atomic', on: [], invoke: [], states: [] });
+      }
+    }
+    return key;
+  }
+
+  function spawned(ref: AnyActorRef): void {
+    if (actors.size >= limits.maxActors || actors.has(ref.sessionId)) return;
+    const parentRef = (ref as { _parent?: AnyActorRef })._parent;
+    const parent = parentRef ? parentRef.sessionId : null;
+    const supervisor = isSupervisorLogic(ref.src);
+    const generation = /#(\d+)$/.exec(ref.id);
+    const parentTracked = parent !== null ? actors.get(parent) : undefined;
+    // A supervisor starts each instance of a child as `<id>#<generation>`: a generation above 1 is a restart.
+    if (generation && Number(generation[1]) > 1 && parentTracked?.info.kind === 'supervisor') {
+      restarts[parentTracked.info.name] = (restarts[parentTracked.info.name] ?? 0) + 1;
+    }
+    const systemId = (ref as { systemId?: unknown }).systemId;
+    const chart = chartKey(ref);
+    const info: InspectedActor = {
+      sid: ref.sessionId,
+      parent,
+      name: generation ? ref.id.slice(0, generation.index) : ref.id,
+      ...(typeof systemId === 'string' ? { systemId } : {}),
+      kind: supervisor ? 'supervisor' : chart ? 'machine' : 'actor',
+      ...(chart ? { chart } : {}),
+      status: 'active',
+    };
+    actors.set(ref.sessionId, { info, valueJson: undefined });
+    emit({ kind: 'spawn', sid: info.sid, actor: { ...info } });
+  }
+
+  function snapshotted(ref: AnyActorRef, snapshot: { status?: string; value?: unknown; context?: unknown }): void {
+    const tracked = actors.get(ref.sessionId);
+    if (!tracked) return;
+    const { info } = tracked;
+    if (info.kind === 'supervisor' && info.parent === null) {
+      // The root supervisor's actor id is xstate's; its name is the one its spec gives it.
+      const id = (snapshot.context as { id?: unknown } | undefined)?.id;
+      if (typeof id === 'string') info.name = id;
+    }
+    const status = snapshot.status ?? 'active';
+    if (status !== 'active') {
+      actors.delete(ref.sessionId);
+      emit({ kind: 'stop', sid: info.sid, status });
+      return;
+    }
+    if (!('value' in snapshot)) return;
+    const value = plainValue(snapshot.value);
+    const json = JSON.stringify(value);
+    if (json === tracked.valueJson) return;
+    tracked.valueJson = json;
+    info.value = value;
+    emit({ kind: 'state', sid: info.sid, value, status });
+  }
+
+  const unregister = bus.registerHandler(INSPECTION_SYSTEM_ID, {
+    'inspection.snapshot': async () => snapshot(),
+  });
+
+  function snapshot(): InspectionSnapshot {
+    return {
+      seq,
+      actors: [...actors.values()].map((a) => ({ ...a.info })),
+      charts: Object.fromEntries(charts),
+      recent: [...recent],
+      restarts: { ...restarts },
+      dropped,
+    };
+  }
+
+  return {
+    observe(event) {
+      if (closed) return;
+      try {
+        switch (event.type) {
+          case '@xstate.actor':
+            spawned(event.actorRef as AnyActorRef);
+            break;
+          case '@xstate.snapshot':
+            snapshotted(event.actorRef as AnyActorRef, event.snapshot as { status?: string; value?: unknown });
+            break;
+          case '@xstate.event': {
+            if (!actors.has(event.actorRef.sessionId)) break;
+            const type = typeof event.event?.type === 'string' ? event.event.type.slice(0, 200) : 'event';
+            emit({ kind: 'event', sid: event.actorRef.sessionId, event: type, ...(event.sourceRef ? { source: event.sourceRef.sessionId } : {}) });
+            break;
+          }
+        }
+      } catch {
+        // The feed must never disturb the actors it watches.
+      }
+    },
+    snapshot,
+    close() {
+      closed = true;
+      if (timer) clearTimeout(timer);
+      timer = null;
+      pending = [];
+      unregister();
     },
   };
 }

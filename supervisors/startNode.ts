@@ -1,7 +1,7 @@
 // Assembles and runs one node: bus, vault, protocol actors (one per registered ALPN) and the
 // listener under the node's supervision tree (supervisors/nodeTree.ts). `alknet node`, `npm start`,
 // the examples and the tests all start a node through here.
-import { createActor, type AnyActorLogic, type AnyActorRef } from 'xstate';
+import { createActor, type AnyActorLogic, type AnyActorRef, type InspectionEvent } from 'xstate';
 import { createBus, type Bus } from '../bus/index.ts';
 import { loadConfig, type NodeConfig } from './config.ts';
 import { listenerActorLogic, protocolSystemId } from '../actors/listener/actor.ts';
@@ -30,6 +30,7 @@ import { builtinProtocols } from '../protocols/builtin.ts';
 import { createRemoteTransport } from '../protocols/call/remoteBus.ts';
 import { ByteBudget } from '../lib/byteBudget.ts';
 import { startAgent, type Agent } from './agent.ts';
+import { createInspectionFeed } from './inspector.ts';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 
@@ -73,6 +74,11 @@ export interface StartNodeOptions {
    * unlocking the vault (supervisors/agent.ts). Default true; false runs without it.
    */
   agent?: boolean;
+  /**
+   * The inspection feed on the bus (`inspection.snapshot`, `inspection.changes`: supervisors/inspector.ts),
+   * which the HTTP front end's /debug page shows. Default true.
+   */
+  inspectionFeed?: boolean;
   /** Passed to createActor (e.g. the inspector's `inspect`). */
   inspect?: Parameters<typeof createActor>[1] extends infer O ? (O extends { inspect?: infer I } ? I : never) : never;
 }
@@ -209,7 +215,19 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
   };
 
   const tree = createNodeTree({ services: serviceChildren, protocols: protocolChildren, listener: listenerChild });
-  const rootActor = createActor(tree, { input: { bus }, ...(options.inspect ? { inspect: options.inspect } : {}) });
+  const feed = options.inspectionFeed === false ? null : createInspectionFeed(bus);
+  const outer = options.inspect as ((event: InspectionEvent) => void) | { next?(event: InspectionEvent): void } | undefined;
+  const inspect =
+    feed && outer
+      ? (event: InspectionEvent) => {
+          feed.observe(event);
+          if (typeof outer === 'function') outer(event);
+          else outer.next?.(event);
+        }
+      : feed
+        ? feed.observe
+        : outer;
+  const rootActor = createActor(tree, { input: { bus }, ...(inspect ? { inspect } : {}) });
 
   const stopped = new Promise<void>((resolve, reject) => {
     rootActor.subscribe({ complete: () => resolve(), error: (err) => reject(err) });
@@ -259,6 +277,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
         await stopped.catch(() => {});
         await current?.close('node stopped').catch(() => {});
         await remote?.close().catch(() => {});
+        feed?.close();
         bus.close();
         log.info({}, 'stopped');
       })();
