@@ -32,6 +32,10 @@ import { h2SessionMemoryMb, type HttpLimits } from './limits.ts';
 import { httpProblem } from './problem.ts';
 import type { AnyResponse } from './respond.ts';
 import { createMetrics } from './metrics.ts';
+import { handleOpenApi } from './openapi.ts';
+import { createRequire } from 'node:module';
+
+const VERSION: string = createRequire(import.meta.url)('../../package.json').version;
 import './messages.ts';
 
 export const H2_ALPN = 'h2';
@@ -77,6 +81,7 @@ export function createHttpFrontEnd(services: SessionServices, options: { alpn: s
     ['/ops/', { methods: ['POST'], handle: (ctx, rest) => handleOperation(ctx, decodePath(rest)) }],
   ]);
   const metrics = createMetrics(services);
+  routes.set('/openapi.json', { methods: ['GET'], handle: (ctx) => handleOpenApi(ctx, VERSION) });
   routes.set('/metrics', { methods: ['GET'], handle: (ctx) => metrics.handle(ctx) });
 
   const byConnection = new WeakMap<Connection, ConnectionInfo>();
