@@ -6,6 +6,8 @@ import { callProtocol } from './call/protocol.ts';
 import { blobsProtocol } from './blobs/provider.ts';
 import { sshProtocol } from './ssh/protocol.ts';
 import { httpProtocols } from './http/index.ts';
+import { sftpProtocol, sftpSubsystem } from './sftp/protocol.ts';
+import path from 'node:path';
 import type { NodeConfig } from '../supervisors/config.ts';
 
 /** What some protocols need of their node: its home folder and config.toml. */
@@ -15,5 +17,9 @@ export interface BuiltinContext {
 }
 
 export function builtinProtocols(node?: BuiltinContext): ProtocolSpec[] {
-  return [callProtocol(), blobsProtocol(), ...httpProtocols(node ? { limits: node.config.http } : {}), sshProtocol(node ? { config: node.config.ssh } : {})];
+  const protocols = [callProtocol(), blobsProtocol(), ...httpProtocols(node ? { limits: node.config.http } : {})];
+  if (!node) return [...protocols, sshProtocol()];
+  // SSH's sftp subsystem and alknet/sftp serve the same folder: [ssh] sftpRoot, under the home.
+  const sftpRoot = path.resolve(node.home, node.config.ssh.sftpRoot);
+  return [...protocols, sshProtocol({ config: node.config.ssh, sftp: sftpSubsystem(sftpRoot) }), sftpProtocol({ root: sftpRoot })];
 }

@@ -180,7 +180,14 @@ export function serveSessions(client: SshConnection, deps: SessionDeps): void {
         return start(accept() as unknown as ServerChannel, 'internal-sftp');
       }
       if (!deps.sftp) return reject();
-      deps.sftp(accept(), { user: grant.user, who: grant.who, remote: where, log });
+      const sftp = accept();
+      // scp and sftp read the subsystem's exit status; ssh2's SFTP object has no exit(), so it is
+      // sent on its channel here, before the file server closes the channel on the client's EOF.
+      sftp.once('end', () => {
+        const raw = sftp as unknown as { _protocol?: { exitStatus?(id: number, status: number): void }; outgoing?: { id: number; state: string } };
+        if (raw.outgoing?.state === 'open') raw._protocol?.exitStatus?.(raw.outgoing.id, 0);
+      });
+      deps.sftp(sftp, { user: grant.user, who: grant.who, remote: where, log });
     });
     session.on('subsystem', (_accept, reject, info) => {
       log.info({ remote: where, subsystem: String(info.name).slice(0, 64) }, 'ssh subsystem refused: only sftp is served');
