@@ -33,6 +33,7 @@ import { httpProblem } from './problem.ts';
 import type { AnyResponse } from './respond.ts';
 import { createMetrics } from './metrics.ts';
 import { handleOpenApi } from './openapi.ts';
+import { handleMcp } from './mcp.ts';
 import { createRequire } from 'node:module';
 
 const VERSION: string = createRequire(import.meta.url)('../../package.json').version;
@@ -82,6 +83,7 @@ export function createHttpFrontEnd(services: SessionServices, options: { alpn: s
   ]);
   const metrics = createMetrics(services);
   routes.set('/openapi.json', { methods: ['GET'], handle: (ctx) => handleOpenApi(ctx, VERSION) });
+  routes.set('/mcp', { methods: ['POST', 'GET', 'DELETE'], handle: (ctx) => handleMcp(ctx, VERSION) });
   routes.set('/metrics', { methods: ['GET'], handle: (ctx) => metrics.handle(ctx) });
 
   const byConnection = new WeakMap<Connection, ConnectionInfo>();

@@ -7,6 +7,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
+import https from 'node:https';
+import { X509Certificate } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { Type } from '@sinclair/typebox';
 import { defineOperation, type OperationSpec } from '../../operations/catalogue.ts';
 import { publicKeyFromNodeId } from '../../actors/vault/nodeId.ts';
@@ -194,4 +197,42 @@ export function exchange(socket: tls.TLSSocket, bytes: string | Buffer, ms = 15_
     socket.on('error', () => finish(true));
     if (bytes.length) socket.write(bytes);
   });
+}
+
+/**
+ * A fetch for the node's self-signed certificate, pinned to its key (the certificate's SPKI must
+ * be the node id's): what an MCP client or any program would configure. HTTP/1.1 over TLS.
+ */
+export function pinnedFetch(node: HttpNode): typeof fetch {
+  const expected = Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), Buffer.from(publicKeyFromNodeId(node.node.nodeId))]);
+  return (async (input: string | URL | Request, init: RequestInit = {}) => {
+    const request = new Request(input, init);
+    const url = new URL(request.url);
+    const body = request.body ? Buffer.from(await request.arrayBuffer()) : undefined;
+    const headers: Record<string, string> = {};
+    request.headers.forEach((v, k) => (headers[k] = v));
+    if (body) headers['content-length'] = String(body.length);
+    return await new Promise<Response>((resolve, reject) => {
+      const req = https.request(
+        { host: url.hostname, port: url.port, path: `${url.pathname}${url.search}`, method: request.method, headers, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], agent: false },
+        (res) => {
+          const spki = new X509Certificate((res.socket as tls.TLSSocket).getPeerCertificate().raw).publicKey.export({ type: 'spki', format: 'der' });
+          if (!Buffer.from(spki).equals(expected)) {
+            res.destroy();
+            reject(new Error('the server key is not the pinned node key'));
+            return;
+          }
+          const out = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) out.set(k, Array.isArray(v) ? v.join(', ') : v);
+          const status = res.statusCode ?? 0;
+          const nullBody = [101, 204, 205, 304].includes(status);
+          if (nullBody) res.resume();
+          resolve(new Response(nullBody ? null : (Readable.toWeb(res) as ReadableStream), { status, headers: out }));
+        },
+      );
+      req.on('error', reject);
+      init.signal?.addEventListener('abort', () => req.destroy(new Error('aborted')), { once: true });
+      req.end(body);
+    });
+  }) as typeof fetch;
 }
