@@ -13,6 +13,7 @@ const FILES = {
   peer: async () => (await import('./peer.ts')).commands,
   blob: async () => (await import('./blob.ts')).commands,
   call: async () => (await import('./call.ts')).commands,
+  socks: async () => (await import('./socks.ts')).commands,
 } as const;
 
 export type CommandFile = keyof typeof FILES;
@@ -49,6 +50,7 @@ export const COMMANDS: readonly CommandInfo[] = [
   { file: 'call', name: 'token create', summary: 'a new HTTP/call bearer token (shown once, stored hashed)', usage: 'alknet token create --scopes a,b [--name NAME] [--expires DURATION|DATE] [--json]' },
   { file: 'call', name: 'token ls', summary: 'the tokens (names and scopes, never the tokens)', usage: 'alknet token ls [--json]' },
   { file: 'call', name: 'token rm', summary: 'revoke a token', usage: 'alknet token rm NAME' },
+  { file: 'socks', name: 'socks', summary: "a local SOCKS5 server whose connections leave through a node's SSH", usage: 'alknet socks [--listen HOST:PORT] [--user NAME] [--tls|--quic] [-v] ADDR' },
 ];
 
 /** A command's name, summary and usage from the table (for the command files). */
