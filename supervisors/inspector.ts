@@ -252,8 +252,9 @@ const ChangeSchema = T.Object({
   t: T.Number(),
   kind: T.Union([T.Literal('spawn'), T.Literal('state'), T.Literal('event'), T.Literal('stop')]),
   sid: T.String(),
-  /** spawn: the actor. */
+  /** spawn: the actor, and its statechart's shape when this is the first actor of that logic. */
   actor: T.Optional(ActorInfoSchema),
+  chart: T.Optional(T.Unknown()),
   /** state/stop: the new state value and status. */
   value: T.Optional(T.Unknown()),
   status: T.Optional(T.String()),
@@ -267,6 +268,7 @@ export type InspectionChange = {
   kind: 'spawn' | 'state' | 'event' | 'stop';
   sid: string;
   actor?: InspectedActor;
+  chart?: ChartNode;
   value?: unknown;
   status?: string;
   event?: string;
@@ -360,6 +362,12 @@ interface StateNodeLike {
   states?: Record<string, StateNodeLike>;
 }
 
+/** The actor's logic: `src` names it for actors spawned by name, so take the actor's own `logic`. */
+function logicOf(ref: AnyActorRef): unknown {
+  const logic = (ref as { logic?: unknown }).logic;
+  return typeof logic === 'object' && logic !== null ? logic : typeof ref.src === 'object' ? ref.src : undefined;
+}
+
 interface Tracked {
   info: InspectedActor;
   /** JSON of the last value sent, to send only real changes. */
@@ -411,10 +419,12 @@ export function createInspectionFeed(bus: Bus, limitsIn: InspectionFeedLimits = 
     }
   }
 
-  function chartKey(ref: AnyActorRef): string | undefined {
-    const logic = (typeof ref.src === 'object' ? ref.src : undefined) as { root?: StateNodeLike; id?: string } | undefined;
+  /** The chart key of the actor's logic; `fresh` when this is the first actor of it. */
+  function chartKey(ref: AnyActorRef): { key: string; fresh: boolean } | undefined {
+    const logic = logicOf(ref) as { root?: StateNodeLike; id?: string } | undefined;
     if (!logic?.root) return undefined;
     let key = chartKeys.get(logic);
+    const fresh = key === undefined;
     if (key === undefined) {
       key = `${logic.root.key || logic.id || 'machine'}#${charts.size + 1}`;
       chartKeys.set(logic, key);
@@ -424,14 +434,14 @@ export function createInspectionFeed(bus: Bus, limitsIn: InspectionFeedLimits = 
         charts.set(key, { id: logic.root.id, key: logic.root.key, type: 'atomic', on: [], invoke: [], states: [] });
       }
     }
-    return key;
+    return { key, fresh };
   }
 
   function spawned(ref: AnyActorRef): void {
     if (actors.size >= limits.maxActors || actors.has(ref.sessionId)) return;
     const parentRef = (ref as { _parent?: AnyActorRef })._parent;
     const parent = parentRef ? parentRef.sessionId : null;
-    const supervisor = isSupervisorLogic(ref.src);
+    const supervisor = isSupervisorLogic(logicOf(ref));
     const generation = /#(\d+)$/.exec(ref.id);
     const parentTracked = parent !== null ? actors.get(parent) : undefined;
     // A supervisor starts each instance of a child as `<id>#<generation>`: a generation above 1 is a restart.
@@ -446,11 +456,11 @@ export function createInspectionFeed(bus: Bus, limitsIn: InspectionFeedLimits = 
       name: generation ? ref.id.slice(0, generation.index) : ref.id,
       ...(typeof systemId === 'string' ? { systemId } : {}),
       kind: supervisor ? 'supervisor' : chart ? 'machine' : 'actor',
-      ...(chart ? { chart } : {}),
+      ...(chart ? { chart: chart.key } : {}),
       status: 'active',
     };
     actors.set(ref.sessionId, { info, valueJson: undefined });
-    emit({ kind: 'spawn', sid: info.sid, actor: { ...info } });
+    emit({ kind: 'spawn', sid: info.sid, actor: { ...info }, ...(chart?.fresh ? { chart: charts.get(chart.key)! } : {}) });
   }
 
   function snapshotted(ref: AnyActorRef, snapshot: { status?: string; value?: unknown; context?: unknown }): void {
@@ -461,6 +471,14 @@ export function createInspectionFeed(bus: Bus, limitsIn: InspectionFeedLimits = 
       // The root supervisor's actor id is xstate's; its name is the one its spec gives it.
       const id = (snapshot.context as { id?: unknown } | undefined)?.id;
       if (typeof id === 'string') info.name = id;
+    }
+    if (info.systemId === undefined) {
+      // xstate gives the actor its systemId after announcing it: take it from its first snapshot.
+      const systemId = (ref as { systemId?: unknown }).systemId;
+      if (typeof systemId === 'string') {
+        info.systemId = systemId;
+        emit({ kind: 'spawn', sid: info.sid, actor: { ...info } });
+      }
     }
     const status = snapshot.status ?? 'active';
     if (status !== 'active') {

@@ -7,7 +7,10 @@ import type { Socket } from 'node:net';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { QUICServer, events } from '@matrixai/quic';
 import type { QUICConnection } from '@matrixai/quic';
-import { makeCertificate } from './tlsIdentity.ts';
+import { browserCertificate, makeCertificate } from './tlsIdentity.ts';
+
+/** Ed25519 first (the node certificate), then what browsers verify (the P-256 browser certificate). */
+const TLS_SIGALGS = 'ed25519:ecdsa_secp256r1_sha256:ecdsa_secp384r1_sha384:ecdsa_secp521r1_sha512:rsa_pss_rsae_sha256:rsa_pss_rsae_sha384:rsa_pss_rsae_sha512:rsa_pss_pss_sha256:rsa_pkcs1_sha256:rsa_pkcs1_sha384:rsa_pkcs1_sha512';
 import type { NodeKeyPair } from './tlsIdentity.ts';
 import { nodeIdFromPublicKey } from '../vault/nodeId.ts';
 import type { NodeId } from '../vault/nodeId.ts';
@@ -223,6 +226,7 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
   // listener sends big datagrams, any other sends ones that cross the internet.
   const quicConfig = quicConfigOf(quicTuningFor(opts.host, opts.quic));
   const identity = makeCertificate(opts.identity);
+  const browserIdentity = browserCertificate(opts.identity);
   const nodeId = nodeIdFromPublicKey(opts.identity.publicKey);
   const perIp = new IpCounter(limits.perIp);
   const open = new Set<Connection>();
@@ -259,8 +263,13 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
   // ---- TLS over TCP ----
   function makeTls(): TlsServer {
     const server = createTlsServer({
-      key: identity.keyPem,
-      cert: identity.certPem,
+      // The node certificate (Ed25519) first; a client that cannot verify Ed25519 (a web browser)
+      // gets the P-256 one the node key signed (tlsIdentity.ts browserCertificate). The server's
+      // signature-algorithm order decides, so every client that can use Ed25519 gets it.
+      key: [identity.keyPem, browserIdentity.keyPem],
+      cert: [identity.certPem, browserIdentity.certPem],
+      sigalgs: TLS_SIGALGS,
+      honorCipherOrder: true,
       requestCert: true, // optional: a client may show none
       rejectUnauthorized: false, // no CA: the certificate is checked by peerFromTlsSocket
       // Off: Node's timer only measures inactivity (a byte every few seconds resets it). The

@@ -8,7 +8,7 @@
 import { Certificate, TBSCertificate, AlgorithmIdentifier, SubjectPublicKeyInfo, Name, Validity, Version,
   RelativeDistinguishedName, AttributeTypeAndValue, AttributeValue } from '@peculiar/asn1-x509';
 import { AsnConvert } from '@peculiar/asn1-schema';
-import { generateKeyPairSync, randomBytes, sign, X509Certificate } from 'node:crypto';
+import { createECDH, createPrivateKey, createPublicKey, generateKeyPairSync, hkdfSync, randomBytes, sign, X509Certificate } from 'node:crypto';
 // The Ed25519 KeyObject helpers are the vault's: one place knows the PKCS#8/SPKI layout.
 import { ed25519PrivateKeyObject, rawEd25519PublicKey } from '../vault/signer.ts';
 import { nodeIdFromPublicKey } from '../vault/nodeId.ts';
@@ -108,4 +108,44 @@ export function ephemeralKeyPair(): NodeKeyPair {
   const jwk = privateKey.export({ format: 'jwk' });
   if (typeof jwk.d !== 'string' || typeof jwk.x !== 'string') throw new Error('Ed25519 key export failed');
   return { privateKey: new Uint8Array(Buffer.from(jwk.d, 'base64url')), publicKey: new Uint8Array(Buffer.from(jwk.x, 'base64url')) };
+}
+
+/**
+ * The certificate shown to TLS clients that cannot verify Ed25519 (web browsers: Chromium and
+ * Firefox accept no Ed25519 certificate): an ECDSA P-256 key derived from the node key (HKDF, so
+ * it is the same at every start and a browser can pin its SPKI), in a certificate whose issuer is
+ * the node and which the node key signs, so anyone can check that it speaks for that node id. The
+ * listener offers both and prefers Ed25519, so alknet clients, curl and OpenSSL get the node
+ * certificate itself (the server's signature-algorithm order decides).
+ */
+export function browserCertificate(keys: NodeKeyPair): TlsIdentity {
+  const nodeKey = ed25519PrivateKeyObject(keys.privateKey);
+  // A P-256 scalar from the node seed: HKDF-SHA256, 48 bytes reduced mod n (bias below 2^-128).
+  const N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+  const okm = Buffer.from(hkdfSync('sha256', keys.privateKey, Buffer.alloc(0), 'alknet browser certificate P-256', 48));
+  const d = (BigInt(`0x${okm.toString('hex')}`) % (N - 1n)) + 1n;
+  const dBytes = Buffer.from(d.toString(16).padStart(64, '0'), 'hex');
+  const ecdh = createECDH('prime256v1');
+  ecdh.setPrivateKey(dBytes);
+  const point = ecdh.getPublicKey();
+  const ecKey = createPrivateKey({
+    key: { kty: 'EC', crv: 'P-256', d: dBytes.toString('base64url'), x: point.subarray(1, 33).toString('base64url'), y: point.subarray(33, 65).toString('base64url') },
+    format: 'jwk',
+  });
+  const spki = AsnConvert.parse(createPublicKey(ecKey).export({ type: 'spki', format: 'der' }), SubjectPublicKeyInfo);
+  const ed25519 = new AlgorithmIdentifier({ algorithm: ED25519_OID });
+  const nameOf = (text: string) => new Name([new RelativeDistinguishedName([new AttributeTypeAndValue({ type: COMMON_NAME_OID, value: new AttributeValue({ utf8String: text }) })])]);
+  const tbs = new TBSCertificate({
+    version: Version.v3,
+    serialNumber: toArrayBuffer(new Uint8Array([1, ...randomBytes(15)])),
+    signature: ed25519,
+    issuer: nameOf(nodeIdFromPublicKey(keys.publicKey)),
+    subject: nameOf(nodeIdFromPublicKey(keys.publicKey)),
+    validity: new Validity({ notBefore: new Date(Date.now() - 86_400_000), notAfter: new Date('2099-12-31T23:59:59Z') }),
+    subjectPublicKeyInfo: spki,
+  });
+  const signature = sign(null, Buffer.from(AsnConvert.serialize(tbs)), nodeKey);
+  const cert = new Certificate({ tbsCertificate: tbs, signatureAlgorithm: ed25519, signatureValue: toArrayBuffer(signature) });
+  const certDer = new Uint8Array(AsnConvert.serialize(cert));
+  return { certPem: new X509Certificate(certDer).toString(), keyPem: ecKey.export({ format: 'pem', type: 'pkcs8' }).toString(), certDer };
 }

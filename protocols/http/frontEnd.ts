@@ -34,6 +34,7 @@ import type { AnyResponse } from './respond.ts';
 import { createMetrics } from './metrics.ts';
 import { handleOpenApi } from './openapi.ts';
 import { handleMcp } from './mcp.ts';
+import { debugCookieToken, debugRoutes } from './debug.ts';
 import { createRequire } from 'node:module';
 
 const VERSION: string = createRequire(import.meta.url)('../../package.json').version;
@@ -85,6 +86,7 @@ export function createHttpFrontEnd(services: SessionServices, options: { alpn: s
   routes.set('/openapi.json', { methods: ['GET'], handle: (ctx) => handleOpenApi(ctx, VERSION) });
   routes.set('/mcp', { methods: ['POST', 'GET', 'DELETE'], handle: (ctx) => handleMcp(ctx, VERSION) });
   routes.set('/metrics', { methods: ['GET'], handle: (ctx) => metrics.handle(ctx) });
+  for (const [path, route] of debugRoutes()) routes.set(path, route);
 
   const byConnection = new WeakMap<Connection, ConnectionInfo>();
   const bySocket = new WeakMap<object, ConnectionInfo>();
@@ -131,7 +133,8 @@ export function createHttpFrontEnd(services: SessionServices, options: { alpn: s
       limits,
       signal: controller.signal,
       caller: () => {
-        caller ??= Promise.resolve().then(() => info.authorize(bearerToken(req.headers.authorization))).then((c) => {
+        const token = () => bearerToken(req.headers.authorization) ?? debugCookieToken(url.pathname, req.headers.cookie);
+        caller ??= Promise.resolve().then(() => info.authorize(token())).then((c) => {
           authenticated = c.authenticated;
           return c;
         });

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import https from 'node:https';
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createPublicKey } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Type } from '@sinclair/typebox';
 import { defineOperation, type OperationSpec } from '../../operations/catalogue.ts';
@@ -235,4 +235,21 @@ export function pinnedFetch(node: HttpNode): typeof fetch {
       req.end(body);
     });
   }) as typeof fetch;
+}
+
+/**
+ * What a browser sees: the node's P-256 browser certificate (a client that offers no Ed25519 gets
+ * it). Checked to be signed by the node key, then its SPKI hash as Chromium's
+ * --ignore-certificate-errors-spki-list takes it (base64 of SHA-256).
+ */
+export async function browserPin(node: HttpNode): Promise<string> {
+  const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port: node.node.tcpPort, ALPNProtocols: ['h2'], rejectUnauthorized: false, sigalgs: 'ecdsa_secp256r1_sha256:rsa_pss_rsae_sha256' }, () => resolve(s));
+    s.once('error', reject);
+  });
+  const cert = new X509Certificate(socket.getPeerCertificate().raw);
+  socket.destroy();
+  const nodeKey = createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), Buffer.from(publicKeyFromNodeId(node.node.nodeId))]), format: 'der', type: 'spki' });
+  if (cert.publicKey.asymmetricKeyType !== 'ec' || !cert.verify(nodeKey)) throw new Error('the browser certificate is not signed by the node key');
+  return createHash('sha256').update(cert.publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
 }
