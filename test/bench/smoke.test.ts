@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
-const BENCHES = ['bus', 'supervisor', 'vault', 'transport', 'call', 'restart', 'blobs', 'tensor', 'cli'];
+const BENCHES = ['bus', 'supervisor', 'vault', 'transport', 'call', 'restart', 'blobs', 'tensor', 'cli', 'http'];
 
 for (const name of BENCHES) {
   test(`bench/${name}.ts --short runs and prints its table`, async () => {
