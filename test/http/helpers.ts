@@ -214,7 +214,7 @@ export function pinnedFetch(node: HttpNode): typeof fetch {
     if (body) headers['content-length'] = String(body.length);
     return await new Promise<Response>((resolve, reject) => {
       const req = https.request(
-        { host: url.hostname, port: url.port, path: `${url.pathname}${url.search}`, method: request.method, headers, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], agent: false },
+        { host: url.hostname, port: url.port, path: `${url.pathname}${url.search}`, method: request.method, headers, rejectUnauthorized: false, agent: false },
         (res) => {
           const spki = new X509Certificate((res.socket as tls.TLSSocket).getPeerCertificate().raw).publicKey.export({ type: 'spki', format: 'der' });
           if (!Buffer.from(spki).equals(expected)) {
