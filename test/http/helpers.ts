@@ -214,7 +214,8 @@ export function pinnedFetch(node: HttpNode): typeof fetch {
     if (body) headers['content-length'] = String(body.length);
     return await new Promise<Response>((resolve, reject) => {
       const req = https.request(
-        { host: url.hostname, port: url.port, path: `${url.pathname}${url.search}`, method: request.method, headers, rejectUnauthorized: false, agent: false },
+        // ALPN: the node serves only the ALPNs it registered (a client that offers none is refused).
+        { host: url.hostname, port: url.port, path: `${url.pathname}${url.search}`, method: request.method, headers, rejectUnauthorized: false, agent: false, ALPNProtocols: ['http/1.1'] } as https.RequestOptions,
         (res) => {
           const spki = new X509Certificate((res.socket as tls.TLSSocket).getPeerCertificate().raw).publicKey.export({ type: 'spki', format: 'der' });
           if (!Buffer.from(spki).equals(expected)) {
