@@ -29,7 +29,8 @@ import {
   handleSubscribe,
 } from './gateway.ts';
 import { h2SessionMemoryMb, type HttpLimits } from './limits.ts';
-import { httpProblem } from './problem.ts';
+import { HttpProblem, httpProblem } from './problem.ts';
+import { hasErrorShape } from '../../operations/errors.ts';
 import type { AnyResponse } from './respond.ts';
 import { createMetrics } from './metrics.ts';
 import { handleOpenApi } from './openapi.ts';
@@ -169,6 +170,10 @@ export function createHttpFrontEnd(services: SessionServices, options: { alpn: s
       }
       // An HTTP/1.1 body we stopped reading (413) leaves the connection unusable: close it after the answer.
       if (!req.complete && req.httpVersionMajor === 1) res.setHeader('connection', 'close');
+      if (!(err instanceof HttpProblem) && !hasErrorShape(err)) {
+        // A bug of ours, not the client's: the client gets a generic INTERNAL, the log gets the message.
+        services.log.warn({ alpn: info.alpn, connId: info.conn.id, path: url.pathname.slice(0, 200), error: err instanceof Error ? err.message.slice(0, 300) : String(err) }, 'http request failed');
+      }
       answerError(ctx, err, authenticated);
     }
   }
