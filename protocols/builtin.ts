@@ -16,9 +16,8 @@ export interface BuiltinContext {
   config: NodeConfig;
 }
 
-export function builtinProtocols(node?: BuiltinContext): ProtocolSpec[] {
-  const protocols = [callProtocol(), blobsProtocol(), ...httpProtocols(node ? { limits: node.config.http } : {})];
-  if (!node) return [...protocols, sshProtocol()];
+export function builtinProtocols(node: BuiltinContext): ProtocolSpec[] {
+  const protocols = [callProtocol(), blobsProtocol(), ...httpProtocols({ limits: node.config.http })];
   // SSH's sftp subsystem and alknet/sftp serve the same folder: [ssh] sftpRoot, under the home.
   const sftpRoot = path.resolve(node.home, node.config.ssh.sftpRoot);
   return [...protocols, sshProtocol({ config: node.config.ssh, sftp: sftpSubsystem(sftpRoot) }), sftpProtocol({ root: sftpRoot })];

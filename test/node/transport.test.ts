@@ -33,7 +33,7 @@ test('the node listens on one port number for both transports and offers every r
   assert.equal(node.quicPort, node.tcpPort);
   assert.ok(node.quicPort > 0);
   assert.equal(node.address, `127.0.0.1:${node.quicPort}`);
-  assert.deepEqual([...node.alpns].sort(), [...builtinProtocols().map((p) => p.alpn), ECHO, OTHER].sort());
+  assert.deepEqual([...node.alpns].sort(), [...builtinProtocols({ home: home.home, config: DEFAULT_CONFIG }).map((p) => p.alpn), ECHO, OTHER].sort());
 });
 
 for (const transport of TRANSPORTS) {
