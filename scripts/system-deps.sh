@@ -8,6 +8,8 @@ set -u
 # tool to look for  →  Debian package that provides it
 declare -A PACKAGE=(
   [ssh]=openssh-client
+  [sshd]=openssh-server
+  [script]=bsdutils
   [git]=git
   [dig]=dnsutils
   [chromium]=chromium
@@ -17,7 +19,15 @@ BACKPORTS_PACKAGES=(mesa-vulkan-drivers)
 
 missing=()
 for tool in "${!PACKAGE[@]}"; do
-  command -v "$tool" >/dev/null 2>&1 || missing+=("${PACKAGE[$tool]}")
+  command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing+=("${PACKAGE[$tool]}")
+done
+# Python modules the suites use through Debian's own python3 (/usr/bin/python3: PyPI is not reachable),
+# e.g. an Ed25519 signature made outside the project for the pkarr tests.
+declare -A PYTHON_MODULE=(
+  [cryptography]=python3-cryptography
+)
+for module in "${!PYTHON_MODULE[@]}"; do
+  /usr/bin/python3 -c "import $module" >/dev/null 2>&1 || missing+=("${PYTHON_MODULE[$module]}")
 done
 
 # WebGPU's software adapter needs Mesa's lavapipe 25.x (bookworm-backports); bookworm's 22.x lacks what Dawn needs.
