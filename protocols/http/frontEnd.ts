@@ -15,7 +15,8 @@ import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { Connection } from '../../actors/listener/connection.ts';
 import type { SessionServices } from '../protocol.ts';
-import { bearerToken, connectionAuthorizer, type HttpCaller } from './auth.ts';
+import { bearerToken, connectionAuthorizer, requireScopes, type HttpCaller } from './auth.ts';
+import type { HttpMount } from '../httpMount.ts';
 import type { AnyRequest } from './body.ts';
 import type { ConnectionInfo, RequestContext } from './context.ts';
 import {
@@ -72,10 +73,25 @@ function decodePath(text: string): string {
 /** Paths longer than this are refused with 414 before routing. */
 const MAX_PATH_CHARS = 8 * 1024;
 
-export function createHttpFrontEnd(services: SessionServices, options: { alpn: string; limits: HttpLimits }): HttpFrontEnd {
+/** The mount that serves `path`, and the rest of the path after a prefix mount. */
+function findMount(mounts: readonly HttpMount[], path: string): { mount: HttpMount; rest: string } | undefined {
+  for (const mount of mounts) {
+    if (typeof mount.path === 'function') {
+      if (mount.path(path)) return { mount, rest: path };
+    } else if (mount.path === path) {
+      return { mount, rest: '' };
+    } else if (mount.path.endsWith('/') && path.startsWith(mount.path) && path.length > mount.path.length) {
+      return { mount, rest: path.slice(mount.path.length) };
+    }
+  }
+  return undefined;
+}
+
+export function createHttpFrontEnd(services: SessionServices, options: { alpn: string; limits: HttpLimits; mounts?: readonly HttpMount[] }): HttpFrontEnd {
   const { alpn, limits } = options;
+  const mounts = options.mounts ?? [];
   const routes: RouteTable = new Map<string, Route>([
-    ['/', { methods: ['GET'], handle: (ctx) => handleIndex(ctx) }],
+    ['/', { methods: ['GET'], handle: (ctx) => handleIndex(ctx, mounts) }],
     ['/search', { methods: ['GET'], handle: (ctx) => handleSearch(ctx) }],
     ['/schema/', { methods: ['GET'], handle: (ctx, rest) => handleSchema(ctx, decodePath(rest)) }],
     ['/call', { methods: ['POST'], handle: (ctx) => handleCall(ctx) }],
@@ -155,6 +171,31 @@ export function createHttpFrontEnd(services: SessionServices, options: { alpn: s
             rest = path.slice(prefix.length);
             break;
           }
+        }
+      }
+      if (!route) {
+        // Routes of other protocols (git, DoH, the pkarr relay), plugged in by protocols/builtin.ts.
+        const found = findMount(mounts, path);
+        if (found) {
+          const { mount, rest: mountRest } = found;
+          route = {
+            methods: mount.methods,
+            handle: (c) =>
+              mount.handle({
+                req: c.req,
+                res: c.res,
+                url: c.url,
+                rest: mountRest,
+                services: c.services,
+                signal: c.signal,
+                caller: () => c.caller(),
+                requireScopes: async (scopes, what) => {
+                  const caller = await c.caller();
+                  requireScopes(caller, scopes, what);
+                  return caller;
+                },
+              }),
+          };
         }
       }
       if (!route) throw httpProblem(404, 'NOT_FOUND', `no route ${JSON.stringify(path.slice(0, 200))}; GET / lists them`);

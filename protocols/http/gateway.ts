@@ -18,6 +18,7 @@ import { inputFromJson, toJsonSchema, type JsonObject } from './jsonSchema.ts';
 import { HttpProblem, httpProblem, problemOf, type Problem } from './problem.ts';
 import { EventStream, sendJson, sendProblem } from './respond.ts';
 import type { RequestContext } from './context.ts';
+import type { HttpMount } from '../httpMount.ts';
 
 const OperationId = T.String({ minLength: 1, maxLength: 256 });
 const CallBody = T.Object({
@@ -70,7 +71,7 @@ function deadlineHeader(ctx: RequestContext): number | undefined {
   return ms;
 }
 
-export async function handleIndex(ctx: RequestContext): Promise<void> {
+export async function handleIndex(ctx: RequestContext, mounts: readonly HttpMount[] = []): Promise<void> {
   sendJson(ctx.res, 200, {
     nodeId: ctx.services.nodeId,
     links: {
@@ -85,6 +86,9 @@ export async function handleIndex(ctx: RequestContext): Promise<void> {
       metrics: '/metrics',
       debug: '/debug',
     },
+    ...(mounts.length > 0
+      ? { mounts: mounts.map((m) => ({ path: typeof m.path === 'string' ? m.path : '(pattern)', methods: m.methods, description: m.description })) }
+      : {}),
   });
 }
 
