@@ -1,7 +1,7 @@
 // The tensor actor: owns the engine (and with it the GPU device and every buffer) and serves the
 // tensor.* bus messages (messages.ts) itself. starting (creates the engine; requests wait, bounded)
-// → ready (each request runs as a spawned promise actor that answers through event.replyTo exactly
-// once; at most `maxInFlight` at a time, BUSY beyond) → stopped. The engine's service (service.ts)
+// → ready (each request runs as a plain promise that answers through event.replyTo exactly once
+// and tells the actor when done; at most `maxInFlight` at a time, BUSY beyond) → stopped. The engine's service (service.ts)
 // holds the handle table; it is closed with the engine, on stop, restart or device loss, which stops
 // the work in flight (its requesters get a retryable UNAVAILABLE) and frees every handle.
 // Device loss makes the actor fail, so that its supervisor restarts it with a fresh device.
@@ -83,10 +83,31 @@ function releaseEngine(engine: Engine, service: TensorService, why: string, onGo
   engine.destroy();
 }
 
-const serveRequest = fromPromise<void, { service: TensorService; event: TensorRequestEvent; parent: AnyActorRef }>(async ({ input, signal }) => {
-  const outcome = await input.service.serve(input.event, signal);
-  input.parent.send({ type: 'tensor.served', outcome });
-});
+/**
+ * Serves one request as a plain promise and tells the actor when it is done (tensor.served). Not a
+ * spawned actor per request: a finished child stays in the actor's children, so they grew by one
+ * per request for the life of the node. Stopping work needs no per-request signal: closing the
+ * service (stop, restart, device loss) stops every run in flight.
+ */
+function serveRequest(service: TensorService, event: TensorRequestEvent, parent: AnyActorRef): void {
+  service.serve(event).then(
+    (outcome) => parent.send({ type: 'tensor.served', outcome }),
+    () => parent.send({ type: 'tensor.served', outcome: 'failed' }),
+  );
+}
+
+/** Of the requests that waited for the engine: those to serve now, and those over maxInFlight (BUSY). */
+function splitPending(context: TensorContext): { serve: TensorRequestEvent[]; busy: TensorRequestEvent[] } {
+  const serve: TensorRequestEvent[] = [];
+  const busy: TensorRequestEvent[] = [];
+  for (const { event } of context.pending) {
+    // A requester that gave up meanwhile is dropped, but a free is done even when nobody waits
+    // (it may have been sent one-way).
+    if (event.replyTo.settled && event.type !== 'tensor.free') continue;
+    (context.inFlight + serve.length >= context.maxInFlight ? busy : serve).push(event);
+  }
+  return { serve, busy };
+}
 
 export const tensorMachine = setup({
   types: {
@@ -95,7 +116,6 @@ export const tensorMachine = setup({
     input: {} as TensorActorInput,
   },
   actors: {
-    serveRequest,
     startEngine: fromPromise<Engine, TensorActorInput>(({ input }) =>
       createEngine({ backend: input.backend ?? 'auto', flags: input.flags })),
     // Lives exactly as long as the engine is in use: its cleanup closes the service and destroys the
@@ -147,28 +167,19 @@ export const tensorMachine = setup({
     queue: assign({
       pending: ({ context, event }) => (isRequest(event) ? [...context.pending, new QueuedTensorRequest(event)] : context.pending),
     }),
-    serve: assign(({ context, event, self, spawn }) => {
-      if (!isRequest(event) || !context.service) return {};
-      spawn('serveRequest', { input: { service: context.service, event, parent: self } });
-      return { inFlight: context.inFlight + 1 };
-    }),
-    /** What waited for the engine, oldest first; those whose requester gave up meanwhile are dropped (except frees). */
-    servePending: assign(({ context, self, spawn }) => {
-      const service = context.service;
-      if (!service) return {};
-      let inFlight = context.inFlight;
-      for (const { event } of context.pending) {
-        // A free is done even when nobody waits (it may have been sent one-way).
-        if (event.replyTo.settled && event.type !== 'tensor.free') continue;
-        if (inFlight >= context.maxInFlight) {
-          safely(() => event.replyTo.fail('BUSY', 'tensor: too many requests in flight; retry later'));
-          continue;
-        }
-        spawn('serveRequest', { input: { service, event, parent: self } });
-        inFlight++;
-      }
-      return { inFlight, pending: [] };
-    }),
+    /** Starts the request (a side effect outside the transition); `countServing` counts it. */
+    serve: ({ context, event, self }) => {
+      if (isRequest(event) && context.service) serveRequest(context.service, event, self);
+    },
+    countServing: assign({ inFlight: ({ context }) => context.inFlight + 1 }),
+    /** What waited for the engine, oldest first; `countPending` counts what this starts. */
+    servePending: ({ context, self }) => {
+      if (!context.service) return;
+      const { serve, busy } = splitPending(context);
+      for (const event of busy) safely(() => event.replyTo.fail('BUSY', 'tensor: too many requests in flight; retry later'));
+      for (const event of serve) serveRequest(context.service, event, self);
+    },
+    countPending: assign(({ context }) => (context.service ? { inFlight: context.inFlight + splitPending(context).serve.length, pending: [] } : {})),
     served: assign(({ context, event }) => {
       if (event.type !== 'tensor.served') return {};
       return {
@@ -228,7 +239,7 @@ export const tensorMachine = setup({
       },
     },
     ready: {
-      entry: 'servePending',
+      entry: ['servePending', 'countPending'],
       invoke: [
         {
           src: 'watchEngine',
@@ -249,7 +260,7 @@ export const tensorMachine = setup({
         STOP: '#tensor.stopped',
         '*': [
           { guard: 'full', actions: 'rejectBusy' },
-          { guard: 'isRequest', actions: 'serve' },
+          { guard: 'isRequest', actions: ['serve', 'countServing'] },
           { guard: 'isUnknownRequest', actions: 'rejectUnknown' },
         ],
       },

@@ -146,3 +146,19 @@ test('a tensor.free nobody waits for (sent one-way) is still done', async () => 
     actor.stop();
   }
 });
+
+test('requests leave nothing behind in the actor: its children do not grow with the requests served', async () => {
+  const actor = createActor(tensorMachine, { input: { backend: 'js' } });
+  actor.start();
+  try {
+    await waitFor(actor, (s) => s.matches('ready'), { timeout: 10_000 });
+    const before = Object.keys(actor.getSnapshot().children).length;
+    for (let i = 0; i < 100; i++) assert.equal((await request(actor, 'tensor.info', {})).ok, true);
+    const after = await waitFor(actor, (s) => s.context.inFlight === 0, { timeout: 10_000 });
+    // A spawned actor per request used to stay in `children` for the life of the node.
+    assert.equal(Object.keys(after.children).length, before, `${Object.keys(after.children).length} children after 100 requests`);
+    assert.equal(after.context.served, 100);
+  } finally {
+    actor.stop();
+  }
+});
