@@ -56,8 +56,9 @@ interface PeersContext {
 const EVERYTHING = ['*'];
 
 function authorize(ctx: PeersContext, req: RequestOf<'peers.authorize'>): ReplyOf<'peers.authorize'> {
-  const list = ctx.peers.list;
   if (req.nodeId !== null && req.nodeId === ctx.selfNodeId) return { allowed: true, nodeId: req.nodeId, scopes: EVERYTHING, known: true };
+  // One stat of peers.toml per request (was one per question below).
+  const list = ctx.peers.list.current();
   const refusal = list.alpnRefusal(req.nodeId, req.alpn);
   if (refusal) return { allowed: false, reason: refusal };
   let scopes: ReadonlySet<string>;

@@ -12,6 +12,13 @@ export interface PeerListOptions {
   onError?(err: Error): void;
 }
 
+/** The grants of one moment (PeerList.current()). */
+export interface PeerView {
+  alpnRefusal(nodeId: string | null, alpn: string): string | undefined;
+  callerFor(nodeId: string | null, authToken?: string): Caller;
+  peer(nodeId: string): PeerEntry | undefined;
+}
+
 export class PeerList implements CallerResolver {
   readonly home: string;
   readonly file: string;
@@ -32,6 +39,20 @@ export class PeerList implements CallerResolver {
     const version = this.#stat();
     if (version === this.#version) return false;
     return this.#load(version, false);
+  }
+
+  /**
+   * peers.toml as it is now, after one stat: several questions about one request (its ALPN, its
+   * caller, whether it is a listed peer) answered from the same grants, at the cost of one stat.
+   */
+  current(): PeerView {
+    this.refresh();
+    const index = this.#index;
+    return {
+      alpnRefusal: (nodeId, alpn) => alpnRefusal(index, nodeId, alpn),
+      callerFor: (nodeId, authToken) => callerFor(index, nodeId, authToken),
+      peer: (nodeId) => index.peers.get(nodeId),
+    };
   }
 
   callerFor(nodeId: string | null, authToken?: string): Caller {
