@@ -16,6 +16,7 @@ import type { Bus } from '../bus/bus.ts';
 import { messageSpec, type Catalogue, type RequestType } from '../bus/catalogue.ts';
 import { CallError, hasErrorShape, type ErrorCode } from './errors.ts';
 import { missingScopes } from '../actors/peers/scopes.ts';
+import './messages.ts';
 
 export type OperationType = 'query' | 'mutation' | 'subscription';
 export type Visibility = 'external' | 'internal';
@@ -127,6 +128,8 @@ export interface InvokeOptions {
   correlationId?: string;
   /** Set for nested calls from a handler: internal operations become reachable. */
   internal?: boolean;
+  /** The front end the call came through (its ALPN); the call is then counted in `operations.called`. */
+  via?: string;
 }
 
 export interface RegistryOptions {
@@ -233,6 +236,23 @@ export class OperationCatalogue {
 
   /** Runs a query or mutation. Rejects with a CallError only. */
   async invoke(name: string, input: unknown, caller: Caller, options: InvokeOptions = {}): Promise<unknown> {
+    if (options.via === undefined) return this.#invoke(name, input, caller, options);
+    try {
+      const output = await this.#invoke(name, input, caller, options);
+      this.#called(name, 'OK', options.via);
+      return output;
+    } catch (err) {
+      this.#called(name, err instanceof CallError ? err.code : 'INTERNAL', options.via);
+      throw err;
+    }
+  }
+
+  /** Counts a front end's call (operations.called); nobody listening costs a map lookup. */
+  #called(name: string, code: string, via: string): void {
+    this.#bus?.publish('operations.called', { operation: normalizeOperationName(name).slice(0, 256), code, via: via.slice(0, 255) });
+  }
+
+  async #invoke(name: string, input: unknown, caller: Caller, options: InvokeOptions): Promise<unknown> {
     const entry = this.#admit(name, input, caller, options);
     const { spec } = entry;
     if (spec.type === 'subscription') {
@@ -261,6 +281,20 @@ export class OperationCatalogue {
   }
 
   async *#subscription(name: string, input: unknown, caller: Caller, options: InvokeOptions): AsyncGenerator<unknown> {
+    if (options.via === undefined) return yield* this.#subscriptionRun(name, input, caller, options);
+    // Counted when it ends: OK when it completed or its consumer stopped it, else the error's code.
+    let code = 'OK';
+    try {
+      yield* this.#subscriptionRun(name, input, caller, options);
+    } catch (err) {
+      code = err instanceof CallError ? err.code : 'INTERNAL';
+      throw err;
+    } finally {
+      this.#called(name, code, options.via);
+    }
+  }
+
+  async *#subscriptionRun(name: string, input: unknown, caller: Caller, options: InvokeOptions): AsyncGenerator<unknown> {
     const entry = this.#admit(name, input, caller, options);
     const { spec } = entry;
     if (spec.type !== 'subscription') {

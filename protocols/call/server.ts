@@ -26,6 +26,7 @@ import { FrameWriter } from './frameWriter.ts';
 import { CallError, toErrorShape } from '../../operations/errors.ts';
 import type { Caller, OperationCatalogue } from '../../operations/catalogue.ts';
 import type { BytesBudget } from '../../lib/byteBudget.ts';
+import { CALL_ALPN } from './protocol.ts';
 
 export interface CallLimits {
   /** Largest frame accepted or sent. Default 16 MiB. */
@@ -311,7 +312,7 @@ class CallStreamSession {
       const caller = typeof resolveCaller === 'function' ? await resolveCaller(authToken) : resolveCaller;
       if (call.ended) return;
       const registry = this.#options.registry;
-      const invokeOptions = { signal: call.signal, deadlineMs, correlationId: call.id };
+      const invokeOptions = { signal: call.signal, deadlineMs, correlationId: call.id, via: CALL_ALPN };
       if (registry.get(operationId)?.type === 'subscription') {
         for await (const output of registry.subscribe(operationId, input, caller, invokeOptions)) {
           if (call.ended) break;

@@ -26,6 +26,4 @@ export interface RequestContext {
   caller(): Promise<HttpCaller>;
   /** Aborted when the client goes away before the answer is complete. */
   signal: AbortSignal;
-  /** Count one call in the metrics of every HTTP protocol actor. */
-  called(operation: string, code: string): void;
 }

@@ -40,7 +40,6 @@ import { debugCookieToken, debugRoutes } from './debug.ts';
 import { createRequire } from 'node:module';
 
 const VERSION: string = createRequire(import.meta.url)('../../package.json').version;
-import './messages.ts';
 
 export const H2_ALPN = 'h2';
 export const HTTP1_ALPN = 'http/1.1';
@@ -157,7 +156,6 @@ export function createHttpFrontEnd(services: SessionServices, options: { alpn: s
         });
         return caller;
       },
-      called: (operation, code) => services.bus.publish('http.called', { operation: operation.slice(0, 256), code, alpn: info.alpn }),
     };
     try {
       if ((req.url ?? '').length > MAX_PATH_CHARS) throw httpProblem(414, 'INVALID_INPUT', `the request target is above ${MAX_PATH_CHARS} characters`);

@@ -46,20 +46,14 @@ function decodeInput(ctx: RequestContext, operationId: string, input: unknown): 
   return spec ? inputFromJson(spec.input, input ?? {}) : (input ?? {});
 }
 
-/** One call through the catalogue, counted; rejects with a CallError. */
+/** One call through the catalogue (counted there, via this ALPN); rejects with a CallError. */
 async function invoke(ctx: RequestContext, caller: HttpCaller, operationId: string, input: unknown, deadlineMs?: number): Promise<unknown> {
   const name = normalizeOperationName(operationId);
-  try {
-    const output = await ctx.services.operations.invoke(name, decodeInput(ctx, name, input), caller, {
-      signal: ctx.signal,
-      ...(deadlineMs !== undefined ? { deadlineMs } : {}),
-    });
-    ctx.called(name, 'OK');
-    return output;
-  } catch (err) {
-    ctx.called(name, err instanceof CallError ? err.code : 'INTERNAL');
-    throw err;
-  }
+  return ctx.services.operations.invoke(name, decodeInput(ctx, name, input), caller, {
+    signal: ctx.signal,
+    via: ctx.info.alpn,
+    ...(deadlineMs !== undefined ? { deadlineMs } : {}),
+  });
 }
 
 /** Reads the deadline header `x-alknet-deadline-ms` (per-operation routes). */
@@ -174,14 +168,8 @@ async function streamSubscription(ctx: RequestContext, name: string, input: unkn
   if (ctx.info.eventStreams >= ctx.limits.maxEventStreamsPerConnection) {
     throw httpProblem(429, 'BUSY', `at most ${ctx.limits.maxEventStreamsPerConnection} event streams per connection`);
   }
-  const iterator = ctx.services.operations.subscribe(name, decodeInput(ctx, name, input), caller, { signal: ctx.signal })[Symbol.asyncIterator]();
-  let first: IteratorResult<unknown>;
-  try {
-    first = await iterator.next();
-  } catch (err) {
-    ctx.called(name, err instanceof CallError ? err.code : 'INTERNAL');
-    throw err;
-  }
+  const iterator = ctx.services.operations.subscribe(name, decodeInput(ctx, name, input), caller, { signal: ctx.signal, via: ctx.info.alpn })[Symbol.asyncIterator]();
+  const first = await iterator.next();
   ctx.info.eventStreams++;
   const stream = new EventStream(ctx.res);
   stream.onClose(() => {
@@ -193,10 +181,8 @@ async function streamSubscription(ctx: RequestContext, name: string, input: unkn
       if (stream.closed) return;
       await stream.send('output', step.value);
     }
-    ctx.called(name, 'OK');
     await stream.send('completed', {});
   } catch (err) {
-    ctx.called(name, err instanceof CallError ? err.code : 'INTERNAL');
     if (!stream.closed) await stream.send('error', problemOf(err, caller.authenticated));
   } finally {
     stream.close();

@@ -93,14 +93,7 @@ function mcpServer(ctx: RequestContext, caller: HttpCaller, version: string): Se
   const invoke = async (operation: string, input: unknown): Promise<unknown> => {
     const name = normalizeOperationName(operation);
     const spec = operations.get(name);
-    try {
-      const output = await operations.invoke(name, spec ? inputFromJson(spec.input, input ?? {}) : (input ?? {}), caller, { signal: ctx.signal });
-      ctx.called(name, 'OK');
-      return output;
-    } catch (err) {
-      ctx.called(name, err instanceof CallError ? err.code : 'INTERNAL');
-      throw err;
-    }
+    return operations.invoke(name, spec ? inputFromJson(spec.input, input ?? {}) : (input ?? {}), caller, { signal: ctx.signal, via: ctx.info.alpn });
   };
 
   server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: [...GENERIC_TOOLS, ...[...tools.values()].map((t) => t.tool)] }));

@@ -1,6 +1,6 @@
 // GET /metrics (scope "admin"): Prometheus text format from prom-client. Everything is learnt by
 // message: connections from the listener's `connection.accepted`/`connection.closed` events, calls
-// from the HTTP protocol actors' `http.called` events, restarts from the inspection feed
+// from the catalogue's `operations.called` events (every front end: alknet/call, REST, MCP), restarts from the inspection feed
 // (`inspection.snapshot`), mailbox depths from the bus. Counts start when this protocol actor
 // starts (Prometheus takes a counter reset as a restart).
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
@@ -24,9 +24,9 @@ export function createMetrics(services: SessionServices): HttpMetrics {
   const connections = new Gauge({ name: 'alknet_connections', help: 'Open connections per ALPN', labelNames: ['alpn'], registers: [registry] });
   const accepted = new Counter({ name: 'alknet_connections_accepted_total', help: 'Connections accepted per ALPN', labelNames: ['alpn'], registers: [registry] });
   const calls = new Counter({
-    name: 'alknet_http_calls_total',
-    help: 'Calls through the HTTP front end (REST, batch, subscribe, MCP) per operation and result code',
-    labelNames: ['operation', 'code'],
+    name: 'alknet_calls_total',
+    help: 'Calls per operation, result code and the front end (ALPN) they came through: alknet/call, REST, batch, subscribe, MCP',
+    labelNames: ['operation', 'code', 'via'],
     registers: [registry],
   });
   const restarts = new Counter({ name: 'alknet_supervisor_restarts_total', help: 'Child restarts per supervisor since the node started', labelNames: ['supervisor'], registers: [registry] });
@@ -56,7 +56,7 @@ export function createMetrics(services: SessionServices): HttpMetrics {
       alpnOf.delete(connId);
       connections.dec({ alpn });
     }),
-    services.bus.subscribe('http.called', ({ operation, code }) => calls.inc({ operation: bounded(operation), code })),
+    services.bus.subscribe('operations.called', ({ operation, code, via }) => calls.inc({ operation: bounded(operation), code, via })),
   ];
   const lag: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
   lag.enable();

@@ -1,10 +1,11 @@
 // GET /metrics: Prometheus text from prom-client, scope "admin": connections per ALPN, calls per
-// operation and code, restarts per supervisor, bus mailbox depth, event-loop lag.
+// operation, code and front end (alknet/call too), restarts per supervisor, bus mailbox depth, event-loop lag.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { addToken } from '../../actors/peers/peersFile.ts';
 import { dial } from '../../actors/listener/dial.ts';
 import { newKeys } from '../listener/fixtures.ts';
+import { connect } from '../../protocols/call/connect.ts';
 import { crashableEchoProtocol, poll } from '../node/helpers.ts';
 import { skipUnlessTool } from '../support/tools.ts';
 import { bearer, curl, postJson, startHttpNode, type HttpNode } from './helpers.ts';
@@ -38,6 +39,13 @@ test('/metrics needs admin; shows connections, calls, restarts, mailboxes and ev
   assert.equal((await curl(h, '/metrics')).status, 401);
   for (const text of ['a', 'b']) await curl(h, '/call', postJson({ operationId: 'test/echo', input: { text } }));
   await curl(h, '/call', postJson({ operationId: 'test/echo', input: {} }));
+  // Calls through alknet/call are counted by the same catalogue, under their own front end.
+  const client = await connect(`${h.node.nodeId}@${h.node.address}`);
+  try {
+    assert.deepEqual(await client.call('test/echo', { text: 'c' }), { text: 'c' });
+  } finally {
+    await client.close();
+  }
   // A protocol actor that crashes and is restarted by the protocols supervisor.
   const conn = await dial(`${h.node.nodeId}@${h.node.address}`, { alpn: 'test/crash', transport: 'tls', identity: newKeys() });
   const stream = await conn.openStream();
@@ -50,8 +58,9 @@ test('/metrics needs admin; shows connections, calls, restarts, mailboxes and ev
   assert.equal(r.status, 200, r.body);
   assert.match(r.headers['content-type'] ?? '', /^text\/plain; version=0\.0\.4/);
   const m = parse(r.body);
-  assert.equal(m.get('alknet_http_calls_total{operation="test/echo",code="OK"}'), 2);
-  assert.equal(m.get('alknet_http_calls_total{operation="test/echo",code="INVALID_INPUT"}'), 1);
+  assert.equal(m.get('alknet_calls_total{operation="test/echo",code="OK",via="h2"}'), 2, r.body);
+  assert.equal(m.get('alknet_calls_total{operation="test/echo",code="INVALID_INPUT",via="h2"}'), 1);
+  assert.equal(m.get('alknet_calls_total{operation="test/echo",code="OK",via="alknet/call"}'), 1);
   assert.ok((m.get('alknet_connections_accepted_total{alpn="h2"}') ?? 0) >= 1, r.body);
   assert.ok((m.get('alknet_connections{alpn="h2"}') ?? 0) >= 1, 'this very request is on an open h2 connection');
   assert.equal(m.get('alknet_connections{alpn="test/crash"}'), 0, 'the crashed connection is closed');
