@@ -11,6 +11,7 @@ import { Type } from '@sinclair/typebox';
 import { assign, forwardTo, setup, type AnyActorLogic, type EventObject } from 'xstate';
 import { dial } from '../../actors/listener/dial.ts';
 import { connect } from '../../protocols/call/connect.ts';
+import { BlobsClient } from '../../protocols/blobs/client.ts';
 import { defineMessages, type MessagesOf } from '../../bus/catalogue.ts';
 import type { BusRequestEvent } from '../../bus/events.ts';
 import { servedBy } from '../../operations/catalogue.ts';
@@ -51,13 +52,14 @@ const gate = setup({
 });
 
 /**
- * Wraps a service: requests of type `hold` are kept unanswered; `test.crash` stops the inner service
+ * Wraps a service: requests of type `hold` are kept unanswered (after the first `passFirst`); `test.crash` stops the inner service
  * (so it closes what it holds) and then fails, as a crash would; everything else goes to the inner one.
  */
-function crashable(inner: AnyActorLogic, hold: string): AnyActorLogic {
-  return setup({ actors: { inner } }).createMachine({
+function crashable(inner: AnyActorLogic, hold: string, options: { passFirst?: number } = {}): AnyActorLogic {
+  const passFirst = options.passFirst ?? 0;
+  return setup({ types: { context: {} as { input: unknown; held: number; passed: number } }, actors: { inner } }).createMachine({
     id: 'crashable',
-    context: ({ input }: { input: unknown }) => ({ input, held: 0 }),
+    context: ({ input }: { input: unknown }) => ({ input, held: 0, passed: 0 }),
     initial: 'running',
     states: {
       running: {
@@ -65,7 +67,11 @@ function crashable(inner: AnyActorLogic, hold: string): AnyActorLogic {
         on: {
           'test.crash': 'crashing',
           shutdown: 'done',
-          [hold]: { actions: assign({ held: ({ context }: { context: { held: number } }) => context.held + 1 }) },
+          // The first `passFirst` requests of that type go through; the rest are held.
+          [hold]: [
+            { guard: ({ context }) => context.passed < passFirst, actions: [assign({ passed: ({ context }) => context.passed + 1 }), forwardTo('inner')] },
+            { actions: assign({ held: ({ context }) => context.held + 1 }) },
+          ],
           '*': { actions: forwardTo('inner') },
         },
       },
@@ -215,6 +221,53 @@ test('tensor crashes while a remote tensor/run waits on it: a retryable error, t
     assert.deepEqual(await client.call('blobs/has', { hash }), { has: true }, 'the blob is still there');
   } finally {
     await client.close();
+    await node.stop();
+  }
+});
+
+test('fs crashes in the middle of a blob transfer: the transfer ends with an error, never a hang; after the restart the blob comes whole', async () => {
+  const home = await makeHome();
+  // The first window of the slice is read; the second waits in the wrapper until the crash.
+  const node = await startTestNode(home, { tensor: false, serviceLogic: { fs: crashable(fsMachine, 'fs.readSlice', { passFirst: 1 }) } });
+  try {
+    const data = new Uint8Array(6 * 1024 * 1024).map((_, i) => (i * 7 + (i >> 13)) & 0xff);
+    const { hash } = await node.bus.request('fs', 'fs.addBytes', { bytes: data }, { deadlineMs: 60_000 });
+    const client = await BlobsClient.connect(`${node.nodeId}@${node.address}`, { transport: 'tls' });
+    let received = 0;
+    const transfer = (async () => {
+      const response = await client.request(hash);
+      for await (const piece of response.body) received += piece.length;
+      return response.len;
+    })();
+    transfer.catch(() => {});
+    await poll(() => ((node.root.system.get('fs')?.getSnapshot().context as { held?: number })?.held === 1 ? true : undefined), 20_000, 'the second window is held');
+    // The provider asks for the next window while it writes the current one: wait for those bytes.
+    await poll(() => (received > 0 ? true : undefined), 20_000, 'the first window arrived before the crash');
+    node.root.system.get('fs')!.send({ type: 'test.crash' } as EventObject);
+    await within(assert.rejects(transfer), 30_000, 'the transfer ends once fs is gone');
+    await client.close('done', { abort: true }).catch(() => {});
+    // After the restart (a fresh wrapper: one window passes, then it holds again, so ask for a small range).
+    let got: Uint8Array | undefined;
+    for (let attempt = 0; attempt < 50 && got === undefined; attempt++) {
+      got = await (async () => {
+        const again = await BlobsClient.connect(`${node.nodeId}@${node.address}`, { transport: 'tls' });
+        try {
+          const response = await again.request(hash, [{ start: 0, len: 4096 }]);
+          const parts: Uint8Array[] = [];
+          for await (const piece of response.body) parts.push(piece);
+          return Buffer.concat(parts);
+        } finally {
+          await again.close().catch(() => {});
+        }
+      })().catch(async () => {
+        await new Promise((r) => setTimeout(r, 100));
+        return undefined;
+      });
+    }
+    assert.ok(got, 'the blob is served again after the restart');
+    // A bao slice of the first 4 KiB holds those bytes (after the proof of the path to them).
+    assert.ok(Buffer.from(got).includes(Buffer.from(data.subarray(0, 1024))), 'the slice carries the blob\'s first bytes');
+  } finally {
     await node.stop();
   }
 });
