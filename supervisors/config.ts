@@ -40,6 +40,32 @@ export interface NodeConfig {
   log: { level: string };
   ssh: SshConfig;
   http: HttpConfig;
+  pkarr: PkarrConfig;
+}
+
+/** [pkarr] in config.toml: signed records, relays and the Mainline DHT (docs/pkarr.md). */
+export interface PkarrConfig {
+  /** Relays to publish to and resolve from: pkarr relay URLs (https://…) or alknet nodes (NODEID@host:port). */
+  relays: string[];
+  /** Run a Mainline DHT node (BEP44) for publishing and resolving (default false). */
+  dht: boolean;
+  /** UDP host:port of the DHT node (default "0.0.0.0:0": any free port). */
+  dhtListen: string;
+  /**
+   * host:port of DHT nodes to join through. Empty (the default) joins nobody: never the public DHT
+   * unless it is listed (docs/pkarr.md gives the Mainline routers a deployment sets).
+   */
+  dhtBootstrap: string[];
+  /** Signed packets kept (the node's own and other keys'); past it the least recently stored go (default 10000). */
+  maxRecords: number;
+  /** Addresses to publish instead of the listen address (e.g. a public address behind NAT). */
+  addresses: string[];
+  /** Publish the node's own packet at start and every republishMinutes (default false). */
+  publish: boolean;
+  /** Minutes between republishing the node's own packet when publish is on (default 60). */
+  republishMinutes: number;
+  /** DNS servers (host:port) asked for _alknet.<id> TXT when connecting to a node by id alone. */
+  dnsServers: string[];
 }
 
 /** [http] in config.toml: the HTTP front end's limits (h2, http/1.1, alknet/http; docs/http.md). */
@@ -120,6 +146,17 @@ export const DEFAULT_CONFIG: NodeConfig = {
     maxConcurrentStreams: 100,
     maxEventStreamsPerConnection: 16,
   },
+  pkarr: {
+    relays: [],
+    dht: false,
+    dhtListen: '0.0.0.0:0',
+    dhtBootstrap: [],
+    maxRecords: 10_000,
+    addresses: [],
+    publish: false,
+    republishMinutes: 60,
+    dnsServers: [],
+  },
 };
 
 export function configPath(home: string): string {
@@ -192,6 +229,33 @@ export function loadConfig(home: string): NodeConfig {
     if (ssh.passwords !== undefined) {
       if (typeof ssh.passwords !== 'object' || ssh.passwords === null || Array.isArray(ssh.passwords)) throw new ConfigError(`${file}: [ssh.passwords] must be a table`);
       for (const [user, hash] of Object.entries(ssh.passwords)) c.passwords[user] = str(`ssh.passwords.${user}`, hash);
+    }
+  }
+  const pkarr = raw.pkarr as Record<string, unknown> | undefined;
+  if (pkarr !== undefined) {
+    if (typeof pkarr !== 'object' || pkarr === null || Array.isArray(pkarr)) throw new ConfigError(`${file}: [pkarr] must be a table`);
+    const c = config.pkarr;
+    for (const key of Object.keys(pkarr)) {
+      const v = pkarr[key];
+      const at = `pkarr.${key}`;
+      switch (key) {
+        case 'relays': case 'dhtBootstrap': case 'addresses': case 'dnsServers':
+          if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new ConfigError(`${file}: "${at}" must be an array of strings`);
+          c[key] = v as string[];
+          break;
+        case 'dht': case 'publish':
+          if (typeof v !== 'boolean') throw new ConfigError(`${file}: "${at}" must be true or false`);
+          c[key] = v;
+          break;
+        case 'dhtListen':
+          c.dhtListen = str(at, v);
+          break;
+        case 'maxRecords': case 'republishMinutes':
+          c[key] = num(at, v);
+          break;
+        default:
+          throw new ConfigError(`${file}: unknown key "${at}"`);
+      }
     }
   }
   return config;
