@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'smol-toml';
+import { DEFAULT_DNS_CONFIG, readDnsConfig, type DnsConfig } from '../protocols/dns/config.ts';
 
 
 /** config.toml is unreadable or wrong; the message names the file and the key. */
@@ -14,8 +15,8 @@ export class ConfigError extends Error {
 export interface NodeConfig {
   /** host:port for QUIC (UDP) and TLS (TCP), same port number. */
   listen: string;
-  /** host:port for plain DNS, or null when off. */
-  dns: string | null;
+  /** [dns]: the DNS front end (protocols/dns/config.ts; docs/dns.md). `dns = "HOST:PORT"` sets only its listen address. */
+  dns: DnsConfig;
   limits: {
     perIp: number;
     idleTimeoutMs: number;
@@ -110,7 +111,7 @@ export interface SshConfig {
 
 export const DEFAULT_CONFIG: NodeConfig = {
   listen: '127.0.0.1:4433',
-  dns: null,
+  dns: DEFAULT_DNS_CONFIG,
   limits: {
     perIp: 100,
     idleTimeoutMs: 30_000,
@@ -188,7 +189,11 @@ export function loadConfig(home: string): NodeConfig {
     return v;
   };
   if (raw.listen !== undefined) config.listen = str('listen', raw.listen);
-  if (raw.dns !== undefined) config.dns = str('dns', raw.dns);
+  try {
+    config.dns = readDnsConfig(raw.dns);
+  } catch (err) {
+    throw new ConfigError(`${file}: ${(err as Error).message}`);
+  }
   const limits = raw.limits as Record<string, unknown> | undefined;
   if (limits !== undefined) {
     if (typeof limits !== 'object' || limits === null) throw new ConfigError(`${file}: [limits] must be a table`);
