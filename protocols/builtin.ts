@@ -7,6 +7,7 @@ import { blobsProtocol } from './blobs/provider.ts';
 import { sshProtocol } from './ssh/protocol.ts';
 import { httpProtocols } from './http/index.ts';
 import { sftpProtocol, sftpSubsystem } from './sftp/protocol.ts';
+import { dnsProtocols, dohMount } from './dns/index.ts';
 import path from 'node:path';
 import type { NodeConfig } from '../supervisors/config.ts';
 
@@ -17,7 +18,9 @@ export interface BuiltinContext {
 }
 
 export function builtinProtocols(node: BuiltinContext): ProtocolSpec[] {
-  const protocols = [callProtocol(), blobsProtocol(), ...httpProtocols({ limits: node.config.http })];
+  // The HTTP front end carries other protocols' routes: DoH at /dns-query.
+  const mounts = [dohMount(node.config.dns)];
+  const protocols = [callProtocol(), blobsProtocol(), ...httpProtocols({ limits: node.config.http, mounts }), ...dnsProtocols(node.config.dns)];
   // SSH's sftp subsystem and alknet/sftp serve the same folder: [ssh] sftpRoot, under the home.
   const sftpRoot = path.resolve(node.home, node.config.ssh.sftpRoot);
   return [...protocols, sshProtocol({ config: node.config.ssh, sftp: sftpSubsystem(sftpRoot) }), sftpProtocol({ root: sftpRoot })];
