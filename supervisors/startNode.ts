@@ -23,6 +23,10 @@ import { createNodeActorsOperation, createNodeInfoOperation, createServiceOperat
 import { peersMachine } from '../actors/peers/machine.ts';
 import { PEERS_SYSTEM_ID } from '../actors/peers/messages.ts';
 import { fsOperations } from '../actors/fs/operations.ts';
+import { pkarrMachine } from '../actors/pkarr/machine.ts';
+import { PKARR_SYSTEM_ID } from '../actors/pkarr/messages.ts';
+import { pkarrOperations } from '../actors/pkarr/operations.ts';
+import type { NodeKeyPair } from '../actors/listener/tlsIdentity.ts';
 import { tensorOperationDeclarations } from '../actors/tensor/operations.ts';
 import { TENSOR_SYSTEM_ID } from '../actors/tensor/messages.ts';
 import { DEFAULT_PROTOCOL_LIMITS, type SessionServices } from '../protocols/protocol.ts';
@@ -64,7 +68,7 @@ export interface StartNodeOptions {
    * Replaces a built-in service's logic (same input, same systemId), as `protocols` can replace a
    * built-in protocol: tests wrap a service to crash it on purpose while requests are in flight.
    */
-  serviceLogic?: Partial<Record<'peers' | 'fs' | 'tensor', AnyActorLogic>>;
+  serviceLogic?: Partial<Record<'peers' | 'fs' | 'pkarr' | 'tensor', AnyActorLogic>>;
   /** Extra operations for the catalogue, usually served by those services (`servedBy(actor, message, …)`). */
   operations?: OperationSpec[];
   /** The tensor engine's backend; false runs the node without the tensor service. Default 'auto'. */
@@ -128,6 +132,8 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     busRequestOperation(bus),
   ], 'node');
   operations.register(fsOperations(), FS_SYSTEM_ID);
+  operations.register(pkarrOperations(), PKARR_SYSTEM_ID);
+  let nodeKey: NodeKeyPair | undefined;
   let remote = null as ReturnType<typeof createRemoteTransport> | null;
 
   const services: SessionServices = {
@@ -156,6 +162,14 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     },
     { id: 'peers', systemId: PEERS_SYSTEM_ID, logic: options.serviceLogic?.peers ?? peersMachine, input: { home: options.home, bus, log }, restart: 'permanent' },
     { id: 'fs', systemId: FS_SYSTEM_ID, logic: options.serviceLogic?.fs ?? fsMachine, input: { home: options.home }, restart: 'permanent' },
+    // Signed packets (HOME/db/), the DHT node and relays; publishes the listener's address (actors/pkarr).
+    {
+      id: 'pkarr',
+      systemId: PKARR_SYSTEM_ID,
+      logic: options.serviceLogic?.pkarr ?? pkarrMachine,
+      input: { home: options.home, bus, config: config.pkarr, log, listenAddresses: () => (address ? [address] : []), identity: () => nodeKey },
+      restart: 'permanent',
+    },
   ];
   const tensorBackend = options.tensor ?? 'auto';
   if (tensorBackend !== false) {
@@ -199,6 +213,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
         const id = await bus.request(VAULT_SYSTEM_ID, 'vault.tlsIdentity', {}, { deadlineMs: 30_000 });
         nodeId = id.nodeId;
         const identity = { publicKey: Buffer.from(id.publicKey, 'hex'), privateKey: id.privateKey };
+        nodeKey = identity;
         // Requests to {node, actor} leave through alknet/call, showing this node's key.
         void remote?.close();
         remote = createRemoteTransport({ identity, knownNodesPath: path.join(options.home, 'known_nodes'), bus });

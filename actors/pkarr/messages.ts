@@ -42,6 +42,8 @@ export const pkarrMessages = defineMessages({
         publicKey: PublicKeyText,
         /** µs: refuse ('precondition') if the stored packet's timestamp is newer (HTTP If-Unmodified-Since). */
         ifUnmodifiedSince: T.Optional(Timestamp),
+        /** Once stored, also put it into the Mainline DHT (when the node runs a DHT node), as a relay does. */
+        publish: T.Optional(T.Boolean()),
       },
       { additionalProperties: false },
     ),
@@ -49,6 +51,8 @@ export const pkarrMessages = defineMessages({
       stored: T.Boolean(),
       reason: T.Optional(T.String({ maxLength: 512 })),
       refused: T.Optional(PutRefusal),
+      /** With `publish`: DHT nodes that stored it (absent when the DHT is off). */
+      dhtNodes: T.Optional(T.Integer({ minimum: 0 })),
     }),
   },
   /** The stored signed packet for a key (this node's store only; no network), or null. */
@@ -78,7 +82,7 @@ export const pkarrMessages = defineMessages({
     }),
   },
   /**
-   * Builds, signs (vault.signPkarr) and stores the node's own packet (`_alknet` TXT with its id and
+   * Builds, signs (vault.sign over the BEP44 signable bytes) and stores the node's own packet (`_alknet` TXT with its id and
    * listen addresses, A/AAAA for their hosts), then publishes it to the DHT and the relays.
    */
   'pkarr.publishSelf': {
