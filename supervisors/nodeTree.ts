@@ -3,7 +3,8 @@
 //   node (one_for_one)
 //   ├── services (one_for_one): vault, peers, fs, tensor
 //   ├── protocols (one_for_one): one actor per registered ALPN
-//   └── listener
+//   ├── listener
+//   └── dns (only with a plain DNS port: [dns] listen or alknet node --dns)
 //
 // Start order is top to bottom, so the listener accepts connections only once every service and
 // protocol actor runs; shutdown is the reverse: the listener stops accepting first, protocol actors
@@ -22,6 +23,8 @@ export interface NodeTreeParts {
   /** One per registered ALPN. */
   protocols: ChildSpec[];
   listener: ChildSpec;
+  /** Listeners of their own after the main one (plain DNS on its own port); started last, stopped first. */
+  listeners?: ChildSpec[];
   /** Restart intensity of each supervisor in the tree; default 3 in 5000 ms. */
   intensity?: Intensity;
 }
@@ -42,6 +45,7 @@ export function createNodeTree(parts: NodeTreeParts): SupervisorLogic {
       { id: NODE_TREE_IDS.services, logic: services, restart: 'permanent', shutdownMs: Infinity },
       { id: NODE_TREE_IDS.protocols, logic: protocols, restart: 'permanent', shutdownMs: Infinity },
       parts.listener,
+      ...(parts.listeners ?? []),
     ],
   });
 }

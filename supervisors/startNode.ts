@@ -12,6 +12,7 @@ import { VAULT_SYSTEM_ID } from '../actors/vault/messages.ts';
 import { ProtocolRegistry } from '../protocols/registry.ts';
 import { protocolActorLogic, type ProtocolSpec } from '../protocols/protocol.ts';
 import { createNodeTree } from './nodeTree.ts';
+import { plainDnsActorLogic, type PlainDnsServer } from '../protocols/dns/index.ts';
 import type { ChildSpec } from './types.ts';
 import { createNodeLogger, type NodeLogger } from './nodeLogger.ts';
 import { describeTree, type TreeNode } from './describeTree.ts';
@@ -83,6 +84,11 @@ export interface StartNodeOptions {
    * which the HTTP front end's /debug page shows. Default true.
    */
   inspectionFeed?: boolean;
+  /**
+   * host:port of plain DNS over UDP and TCP (`alknet node --dns`); overrides config.toml's [dns]
+   * listen. Port 0 picks a free one. Without either, no plain DNS port (DoT, DoQ, DoH still answer).
+   */
+  dns?: string;
   /** Passed to createActor (e.g. the inspector's `inspect`). */
   inspect?: Parameters<typeof createActor>[1] extends infer O ? (O extends { inspect?: infer I } ? I : never) : never;
 }
@@ -95,6 +101,8 @@ export interface RunningNode {
   /** host:port of the listener. */
   address: string;
   alpns: string[];
+  /** host:port of plain DNS (UDP and TCP), or null when the node has none. */
+  dns: string | null;
   bus: Bus;
   operations: OperationCatalogue;
   root: AnyActorRef;
@@ -229,7 +237,29 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     shutdownMs: config.limits.drainMs + 1_000,
   };
 
-  const tree = createNodeTree({ services: serviceChildren, protocols: protocolChildren, listener: listenerChild });
+  // Plain DNS on its own port, beside the listener (protocols/dns/plainActor.ts).
+  const dnsListen = options.dns ?? config.dns.listen;
+  let dnsListening!: (server: PlainDnsServer) => void;
+  const dnsReady = new Promise<PlainDnsServer>((resolve) => (dnsListening = resolve));
+  let dnsAddress: string | null = null;
+  const dnsChild: ChildSpec | null = dnsListen === null ? null : {
+    id: 'dns',
+    systemId: 'dns',
+    logic: plainDnsActorLogic,
+    input: {
+      bus,
+      listen: dnsListen,
+      config: config.dns,
+      log,
+      onListening: (server: PlainDnsServer) => {
+        dnsAddress = server.address;
+        dnsListening(server);
+      },
+    },
+    restart: 'permanent',
+  };
+
+  const tree = createNodeTree({ services: serviceChildren, protocols: protocolChildren, listener: listenerChild, ...(dnsChild ? { listeners: [dnsChild] } : {}) });
   const feed = options.inspectionFeed === false ? null : createInspectionFeed(bus);
   const outer = options.inspect as ((event: InspectionEvent) => void) | { next?(event: InspectionEvent): void } | undefined;
   const inspect =
@@ -259,6 +289,14 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
   ]);
 
   address = listener.address;
+  if (dnsChild) {
+    await Promise.race([
+      dnsReady,
+      stopped.then(() => {
+        throw new Error('the node stopped before its DNS port was listening');
+      }),
+    ]);
+  }
   const agent: Agent | null = options.agent === false ? null : await startAgent({
     home: options.home,
     bus,
@@ -279,6 +317,9 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     tcpPort: listener.tcpPort,
     address: listener.address,
     alpns: registry.alpns(),
+    get dns() {
+      return dnsAddress;
+    },
     bus,
     operations,
     root: rootActor,

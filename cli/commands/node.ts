@@ -36,22 +36,25 @@ export type OnNodeReady = (node: RunningNode) => void;
  * --listen as startNode reads it: HOST:PORT or [V6]:PORT, port 0 picking a free one. Checked here so
  * a typo is a usage error (exit 2) before the vault is unlocked.
  */
-function checkListen(text: string): string {
+function checkListen(text: string, flag = '--listen'): string {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:@\s[\]]+)):(\d{1,5})$/.exec(text);
-  if (!m || Number(m[3]) > 65535) throw new UsageError(`--listen "${text.slice(0, 80)}" must be HOST:PORT or [IPv6]:PORT (port 0 picks a free one)`);
+  if (!m || Number(m[3]) > 65535) throw new UsageError(`${flag} "${text.slice(0, 80)}" must be HOST:PORT or [IPv6]:PORT (port 0 picks a free one)`);
   return text;
 }
 
 /** What `alknet node` reports once it listens: the ready object (also the --ready-file's content). */
 function readyObject(node: RunningNode) {
-  return { nodeId: node.nodeId, quic: `${node.address}`, tcp: `${node.address}`, dns: null, alpns: node.alpns };
+  return { nodeId: node.nodeId, quic: `${node.address}`, tcp: `${node.address}`, dns: node.dns, alpns: node.alpns };
 }
 
 /** `alknet node`'s own report: one human line on stderr (stdout stays for data), or the ready object with --json. */
 function announce(ctx: CommandContext): OnNodeReady {
   return (node) => {
     if (ctx.json) ctx.stdout.write(`${JSON.stringify(readyObject(node))}\n`);
-    else ctx.stderr.write(`alknet: node ${node.nodeId} listening on ${node.address} (QUIC/UDP and TLS/TCP)\n`);
+    else {
+      ctx.stderr.write(`alknet: node ${node.nodeId} listening on ${node.address} (QUIC/UDP and TLS/TCP)\n`);
+      if (node.dns) ctx.stderr.write(`alknet: DNS on ${node.dns} (UDP and TCP)\n`);
+    }
   };
 }
 
@@ -76,9 +79,8 @@ export async function runNode(ctx: CommandContext, onReady?: OnNodeReady): Promi
     dns: { type: 'string' },
     'ready-file': { type: 'string' },
   });
-  // DESIGN.md's CLI has --dns for the DNS front end, which is not built yet: say so rather than ignore it.
-  if (values.dns !== undefined) throw new CliError('--dns: the DNS front end is not part of this version yet; run without --dns');
   const listen = values.listen === undefined ? undefined : checkListen(values.listen as string);
+  const dns = values.dns === undefined ? undefined : checkListen(values.dns as string, '--dns');
   // The node writes its blob store and known_nodes there.
   requireHome(ctx, { create: false, writable: true });
   const { readPassphrase } = await import('../passphrase.ts');
@@ -94,6 +96,7 @@ export async function runNode(ctx: CommandContext, onReady?: OnNodeReady): Promi
       home: ctx.home,
       passphrase,
       ...(listen !== undefined ? { listen } : {}),
+      ...(dns !== undefined ? { dns } : {}),
       ...(inspector ? { inspect: inspector.inspect } : {}),
     });
   } catch (err) {
