@@ -8,6 +8,7 @@ import { sshProtocol } from './ssh/protocol.ts';
 import { httpProtocols } from './http/index.ts';
 import { sftpProtocol, sftpSubsystem } from './sftp/protocol.ts';
 import { dnsProtocols, dohMount } from './dns/index.ts';
+import { pkarrRelayMount } from './pkarr/relay.ts';
 import path from 'node:path';
 import type { NodeConfig } from '../supervisors/config.ts';
 
@@ -18,8 +19,8 @@ export interface BuiltinContext {
 }
 
 export function builtinProtocols(node: BuiltinContext): ProtocolSpec[] {
-  // The HTTP front end carries other protocols' routes: DoH at /dns-query.
-  const mounts = [dohMount(node.config.dns)];
+  // The HTTP front end carries other protocols' routes: DoH at /dns-query, the pkarr relay at /{z32}.
+  const mounts = [dohMount(node.config.dns), pkarrRelayMount()];
   const protocols = [callProtocol(), blobsProtocol(), ...httpProtocols({ limits: node.config.http, mounts }), ...dnsProtocols(node.config.dns)];
   // SSH's sftp subsystem and alknet/sftp serve the same folder: [ssh] sftpRoot, under the home.
   const sftpRoot = path.resolve(node.home, node.config.ssh.sftpRoot);
