@@ -8,6 +8,7 @@
 // Pure: no I/O; Ed25519 through node:crypto (OpenSSL).
 import { createPublicKey, createPrivateKey, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto';
 import dnsPacket from 'dns-packet';
+import { ed25519 } from '@noble/curves/ed25519.js';
 import { publicKeyFromNodeId, isNodeId } from '../nodeId.ts';
 
 export const SIGNATURE_BYTES = 64;
@@ -171,11 +172,25 @@ function publicKeyObject(publicKey: Uint8Array): KeyObject {
   }
 }
 
-/** The 32-byte key from a z-base-32 key (a NodeId) or the bytes themselves. */
+/** Whether 32 bytes encode a point of the Ed25519 curve (about half of all 32-byte strings do not). */
+export function isEd25519Point(publicKey: Uint8Array): boolean {
+  if (publicKey.length !== 32) return false;
+  try {
+    ed25519.Point.fromBytes(publicKey);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The 32-byte key from a z-base-32 key (a NodeId) or the bytes themselves; throws if it is no Ed25519 key. */
 export function publicKeyBytes(key: string | Uint8Array): Uint8Array {
-  if (typeof key !== 'string') return key;
-  if (!isNodeId(key)) throw new SignedPacketError('key', `"${key.slice(0, 60)}" is not a z-base-32 public key (52 characters)`);
-  return publicKeyFromNodeId(key);
+  let bytes: Uint8Array;
+  if (typeof key !== 'string') bytes = key;
+  else if (!isNodeId(key)) throw new SignedPacketError('key', `"${key.slice(0, 60)}" is not a z-base-32 public key (52 characters)`);
+  else bytes = publicKeyFromNodeId(key);
+  if (!isEd25519Point(bytes)) throw new SignedPacketError('key', 'not an Ed25519 public key (not a point of the curve)');
+  return bytes;
 }
 
 /** Ed25519 verification of a BEP44 signature (also the DHT's `verify` hook). */
