@@ -14,6 +14,7 @@ const FILES = {
   blob: async () => (await import('./blob.ts')).commands,
   call: async () => (await import('./call.ts')).commands,
   socks: async () => (await import('./socks.ts')).commands,
+  pkarr: async () => (await import('./pkarr.ts')).commands,
 } as const;
 
 export type CommandFile = keyof typeof FILES;
@@ -34,7 +35,7 @@ export const COMMANDS: readonly CommandInfo[] = [
   { file: 'vault', name: 'vault derive', summary: "the Ed25519 public key at a hardened SLIP-0010 path, e.g. m/74'/0'/0'/0'", usage: 'alknet vault derive PATH [--json]' },
   { file: 'vault', name: 'vault passwd', summary: 'change the vault passphrase (keys stay the same)', usage: 'alknet vault passwd [--new-passphrase-file F]' },
   { file: 'node', name: 'node', summary: 'run the node until SIGINT/SIGTERM', usage: 'alknet node [--listen HOST:PORT] [--dns HOST:PORT] [--ready-file F] [--inspect[=PORT]]' },
-  { file: 'node', name: 'connect', summary: 'pipe stdin/stdout to one stream (for ssh ProxyCommand, GIT_PROXY_COMMAND)', usage: 'alknet connect ADDR --alpn ALPN [--tls|--quic] [-v]' },
+  { file: 'node', name: 'connect', summary: 'pipe stdin/stdout to one stream (for ssh ProxyCommand, GIT_PROXY_COMMAND)', usage: 'alknet connect ADDR|NODEID --alpn ALPN [--tls|--quic] [-v]' },
   { file: 'peer', name: 'peer add', summary: 'allow a node to call operations needing these scopes', usage: 'alknet peer add NODEID [--scopes a,b,...] [--disabled] [--json]' },
   { file: 'peer', name: 'peer ls', summary: 'list the peers and their scopes', usage: 'alknet peer ls [--json]' },
   { file: 'peer', name: 'peer rm', summary: 'remove a peer', usage: 'alknet peer rm NODEID' },
@@ -51,6 +52,8 @@ export const COMMANDS: readonly CommandInfo[] = [
   { file: 'call', name: 'token ls', summary: 'the tokens (names and scopes, never the tokens)', usage: 'alknet token ls [--json]' },
   { file: 'call', name: 'token rm', summary: 'revoke a token', usage: 'alknet token rm NAME' },
   { file: 'socks', name: 'socks', summary: "a local SOCKS5 server whose connections leave through a node's SSH", usage: 'alknet socks [--listen HOST:PORT] [--user NAME] [--tls|--quic] [-v] ADDR' },
+  { file: 'pkarr', name: 'pkarr publish', summary: "sign and publish this node's _alknet TXT and A/AAAA records (store, DHT, relays)", usage: 'alknet pkarr publish [--address HOST:PORT]... [--relay URL|NODEID@HOST:PORT]... [--json]' },
+  { file: 'pkarr', name: 'pkarr resolve', summary: "a node's signed records: the local store, the DHT, relays (--relay asks that one)", usage: 'alknet pkarr resolve NODEID [--relay URL|NODEID@HOST:PORT]... [--json]' },
 ];
 
 /** A command's name, summary and usage from the table (for the command files). */

@@ -7,7 +7,7 @@ import { addressArg, knownNodesPath, optionalIdentity } from '../identity.ts';
 import { describe } from './index.ts';
 import { parseCommandArgs } from '../args.ts';
 import { verboseLogger } from '../verbose.ts';
-import { requireHome } from '../home.ts';
+import { homeExists, requireHome } from '../home.ts';
 import { explainStartFailure, rootMessage } from '../nodeStartFailure.ts';
 
 /**
@@ -142,20 +142,34 @@ async function runConnect(ctx: CommandContext): Promise<number> {
   );
   if (values.tls && values.quic) throw new UsageError('--tls and --quic exclude each other');
   if (!values.alpn) throw new UsageError('--alpn ALPN is required');
-  const address = await addressArg(positionals[0]!);
-  const known = knownNodesPath(ctx, address);
+  const { isNodeId } = await import('../../lib/nodeId.ts');
+  // A bare NODEID: found through known_nodes, the DHT, relays or DNS ([pkarr]), its key pinned.
+  const byId = isNodeId(positionals[0]!);
+  const address = byId ? undefined : await addressArg(positionals[0]!);
+  const known = address ? knownNodesPath(ctx, address) : path.join(ctx.home, 'known_nodes');
   const { dial } = await import('../../actors/listener/dial.ts');
   const identity = await optionalIdentity(ctx);
+  const dialTo = (target: string | NonNullable<typeof address>) => dial(target, {
+    alpn: values.alpn as string,
+    // Without --tls/--quic the path is chosen per ALPN: TLS/TCP for bulk ones (blobs, sftp, git).
+    transport: values.tls ? 'tls' : values.quic ? 'quic' : 'auto',
+    ...(values.verbose ? { logger: verboseLogger(ctx) } : {}),
+    knownNodesPath: known,
+    ...(identity ? { identity } : {}),
+  });
   let conn;
   try {
-    conn = await dial(address, {
-      alpn: values.alpn as string,
-      // Without --tls/--quic the path is chosen per ALPN: TLS/TCP for bulk ones (blobs, sftp, git).
-      transport: values.tls ? 'tls' : values.quic ? 'quic' : 'auto',
-      ...(values.verbose ? { logger: verboseLogger(ctx) } : {}),
-      knownNodesPath: known,
-      ...(identity ? { identity } : {}),
-    });
+    if (address) conn = await dialTo(address);
+    else {
+      const { dialDiscovered, discoveryFromConfig, rememberAddress } = await import('../../actors/pkarr/discover.ts');
+      const { loadConfig } = await import('../../supervisors/config.ts');
+      const config = homeExists(ctx) ? loadConfig(ctx.home) : undefined;
+      const discovery = config ? discoveryFromConfig(config.pkarr, known) : {};
+      const found = await dialDiscovered(positionals[0]!, discovery, (pinned) => dialTo(pinned));
+      if (values.verbose) ctx.stderr.write(`alknet: found ${positionals[0]} at ${found.address}\n`);
+      if (config) await rememberAddress(known, positionals[0]!, found.address).catch(() => {});
+      conn = found.value;
+    }
   } catch (err) {
     throw new CliError((err as Error).message);
   }

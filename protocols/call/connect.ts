@@ -14,6 +14,8 @@ import type { NodeKeyPair } from '../../actors/listener/tlsIdentity.ts';
 import { CallClient, type CallOptions } from './client.ts';
 import { CallError } from '../../operations/errors.ts';
 import { CALL_ALPN } from './protocol.ts';
+import { isNodeId } from '../../lib/nodeId.ts';
+import type { DiscoveryOptions } from '../../actors/pkarr/discover.ts';
 
 export interface ConnectOptions {
   transport?: 'quic' | 'tls';
@@ -25,6 +27,11 @@ export interface ConnectOptions {
   authToken?: string;
   /** Handshake deadline (default 10 s). */
   dialTimeoutMs?: number;
+  /**
+   * Where a bare NODEID (no address) is looked up: known_nodes, the DHT, relays, DNS
+   * (actors/pkarr/discover.ts). Default: the [pkarr] section of $ALKNET_HOME/config.toml.
+   */
+  discovery?: DiscoveryOptions;
 }
 
 export interface NodeClient {
@@ -42,10 +49,43 @@ function defaultKnownNodes(): string {
   return path.join(home, 'known_nodes');
 }
 
+/**
+ * Connects to `NODEID@host:port`, a bare `host:port` (trust on first use), or a bare `NODEID`: then
+ * the node is found through known_nodes, the DHT, the relays or DNS (actors/pkarr/discover.ts),
+ * and every address found is dialled with the key pinned.
+ */
 export async function connect(address: string, options: ConnectOptions = {}): Promise<NodeClient> {
+  if (isNodeId(address)) return connectById(address, options);
   const client = new PooledNodeClient(address, parseAddress(address), options);
   await client.ready();
   return client;
+}
+
+async function connectById(nodeId: string, options: ConnectOptions): Promise<NodeClient> {
+  const { dialDiscovered, discoveryFromConfig, rememberAddress } = await import('../../actors/pkarr/discover.ts');
+  const knownNodesPath = options.knownNodesPath ?? defaultKnownNodes();
+  let discovery = options.discovery;
+  if (!discovery) {
+    const { loadConfig } = await import('../../supervisors/config.ts');
+    discovery = discoveryFromConfig(loadConfig(path.dirname(knownNodesPath)).pkarr, knownNodesPath);
+  }
+  let found: { value: NodeClient; address: string };
+  try {
+    found = await dialDiscovered(nodeId, { knownNodesPath, ...discovery }, async (pinned) => {
+      const client = new PooledNodeClient(pinned, parseAddress(pinned), options);
+      try {
+        await client.ready();
+      } catch (err) {
+        await client.close();
+        throw err;
+      }
+      return client;
+    });
+  } catch (err) {
+    throw new CallError('UNAVAILABLE', (err as Error).message);
+  }
+  await rememberAddress(knownNodesPath, nodeId, found.address).catch(() => {});
+  return found.value;
 }
 
 class PooledNodeClient implements NodeClient {
