@@ -15,6 +15,7 @@ const FILES = {
   call: async () => (await import('./call.ts')).commands,
   socks: async () => (await import('./socks.ts')).commands,
   pkarr: async () => (await import('./pkarr.ts')).commands,
+  dns: async () => (await import('./dns.ts')).commands,
 } as const;
 
 export type CommandFile = keyof typeof FILES;
@@ -54,6 +55,7 @@ export const COMMANDS: readonly CommandInfo[] = [
   { file: 'socks', name: 'socks', summary: "a local SOCKS5 server whose connections leave through a node's SSH", usage: 'alknet socks [--listen HOST:PORT] [--user NAME] [--tls|--quic] [-v] ADDR' },
   { file: 'pkarr', name: 'pkarr publish', summary: "sign and publish this node's _alknet TXT and A/AAAA records (store, DHT, relays)", usage: 'alknet pkarr publish [--address HOST:PORT]... [--relay URL|NODEID@HOST:PORT]... [--json]' },
   { file: 'pkarr', name: 'pkarr resolve', summary: "a node's signed records: the local store, the DHT, relays (--relay asks that one)", usage: 'alknet pkarr resolve NODEID [--relay URL|NODEID@HOST:PORT]... [--json]' },
+  { file: 'dns', name: 'dns resolve', summary: 'ask a DNS server (plain UDP/TCP, or DoQ with NODEID@HOST:PORT) one question; prints the records', usage: 'alknet dns resolve NAME [--server HOST[:PORT]|NODEID@HOST:PORT] [--type TYPE] [--tcp] [--timeout MS] [--json]' },
 ];
 
 /** A command's name, summary and usage from the table (for the command files). */
