@@ -24,6 +24,8 @@ export interface LoginGrant {
   command?: string;
   noPty: boolean;
   noPortForwarding: boolean;
+  /** A node that logged in with its key: its id and the scopes its peer entry grants. */
+  node?: { nodeId: string; scopes: string[] };
 }
 
 /** Attempts (beyond "none") one connection may make, as OpenSSH's MaxAuthTries. */
@@ -58,7 +60,7 @@ async function judgeKey(deps: AuthDeps, keyType: string, blob: Buffer): Promise<
   if (raw === null) return { reason: listed.reason };
   const nodeId = nodeIdFromPublicKey(raw);
   const peer = await deps.bus.request(PEERS_SYSTEM_ID, 'peers.authorize', { nodeId, alpn: deps.alpn, scopes: ['ssh'] }, deadline);
-  if (peer.allowed) return { grant: { who: `node ${nodeId}`, noPty: false, noPortForwarding: false } };
+  if (peer.allowed) return { grant: { who: `node ${nodeId}`, noPty: false, noPortForwarding: false, node: { nodeId, scopes: peer.scopes } } };
   return { reason: `${listed.reason}; as node ${nodeId}: ${peer.reason}` };
 }
 

@@ -12,7 +12,7 @@ import { authenticate, type LoginGrant } from './auth.ts';
 import { AuthFailures } from './authFailures.ts';
 import { ForwardPolicy } from './forwardPolicy.ts';
 import { serveForwarding } from './forwarding.ts';
-import { serveSessions, type SftpSubsystem } from './sessions.ts';
+import { serveSessions, type SftpSubsystem, type SshExecHandler } from './sessions.ts';
 import { resolveAccount, type Account } from './account.ts';
 
 export const SSH_ALPN = 'alknet/ssh';
@@ -22,6 +22,8 @@ export interface SshProtocolOptions {
   config?: SshConfig;
   /** Serves the sftp subsystem; without it the subsystem is refused. */
   sftp?: SftpSubsystem;
+  /** Commands other protocols serve on exec channels (git-upload-pack, git-receive-pack); others run in the shell. */
+  exec?: readonly SshExecHandler[];
   /** A client not logged in this long after its stream opened is disconnected (default 30 s). */
   loginGraceMs?: number;
 }
@@ -112,7 +114,7 @@ export function sshProtocol(options: SshProtocolOptions = {}): ProtocolSpec<SshS
             clearTimeout(grace);
             const g = grant!;
             log.info({ alpn: SSH_ALPN, remote: where, who: g.who, user: g.user.slice(0, 64), transport: conn.transport }, 'ssh login');
-            serveSessions(c, { account: shared.account, grant: g, log, remote, ...(options.sftp ? { sftp: options.sftp } : {}) });
+            serveSessions(c, { account: shared.account, grant: g, log, remote, bus, ...(options.sftp ? { sftp: options.sftp } : {}), ...(options.exec ? { exec: options.exec } : {}) });
             serveForwarding(c, { grant: g, log, remote, destinations: shared.destinations, binds: shared.binds });
           });
         });

@@ -6,12 +6,42 @@ import { spawn } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import * as pty from '@lydell/node-pty';
 import type { Connection as SshConnection, PseudoTtyInfo, ServerChannel, SFTPWrapper } from 'ssh2';
+import type { Duplex, Writable } from 'node:stream';
+import type { Bus } from '../../bus/bus.ts';
 import type { SessionLog } from '../protocol.ts';
 import type { LoginGrant } from './auth.ts';
 import { acceptsEnv, childEnv, type Account } from './account.ts';
 
 /** Serves SFTP on an accepted subsystem channel (given by the node: protocols/sftp's file server). */
 export type SftpSubsystem = (sftp: SFTPWrapper, who: { user: string; who: string; remote: string; log: SessionLog }) => void;
+
+/**
+ * A command another protocol serves itself on an exec channel (e.g. `git-upload-pack '/repo.git'`),
+ * given by the node (protocols/builtin.ts) as the sftp subsystem is. A handler that claims the
+ * command returns how to run it; one that does not returns null and the account's shell runs it.
+ * A forced command (authorized_keys command=) is never offered to handlers.
+ */
+export interface SshExecRequest {
+  command: string;
+  user: string;
+  /** For log lines: "key authorized_keys:3 (comment)", "node <id>", "password for <user>". */
+  who: string;
+  /** The node that logged in with its node key, or null for an account login (authorized_keys, password). */
+  nodeId: string | null;
+  /** A node login: its peer entry's scopes. An account login can run any command as the node's user, so it holds every scope ("*"). */
+  scopes: ReadonlySet<string>;
+  remote: string;
+  log: SessionLog;
+  bus: Bus;
+}
+export interface SshExecChannel {
+  /** The client's stdin (readable) and stdout (writable). */
+  stream: Duplex;
+  stderr: Writable;
+  /** Sends the exit status and closes the channel. */
+  exit(code: number): void;
+}
+export type SshExecHandler = (request: SshExecRequest) => ((channel: SshExecChannel) => void) | null;
 
 /** Session channels one connection may hold at once (OpenSSH's MaxSessions). */
 export const MAX_SESSIONS_PER_CONNECTION = 10;
@@ -24,6 +54,9 @@ export interface SessionDeps {
   log: SessionLog;
   remote: { host: string; port: number };
   sftp?: SftpSubsystem;
+  /** Commands other protocols serve (git); tried in order before the shell. */
+  exec?: readonly SshExecHandler[];
+  bus?: Bus;
 }
 
 /** A running child, with or without a PTY: what signals and window changes act on. */
@@ -172,7 +205,23 @@ export function serveSessions(client: SshConnection, deps: SessionDeps): void {
         exitWith(channel, 127, null);
       }
     };
-    session.on('exec', (accept, _reject, info) => start(accept(), info.command));
+    session.on('exec', (accept, _reject, info) => {
+      if (grant.command === undefined && deps.bus) {
+        const request: SshExecRequest = {
+          command: info.command, user: grant.user, who: grant.who, nodeId: grant.node?.nodeId ?? null,
+          scopes: new Set(grant.node ? grant.node.scopes : ['*']), remote: where, log, bus: deps.bus,
+        };
+        for (const handler of deps.exec ?? []) {
+          const run = handler(request);
+          if (!run) continue;
+          const channel = accept();
+          channel.on('error', () => {});
+          run({ stream: channel, stderr: channel.stderr, exit: (code) => exitWith(channel, code, null) });
+          return;
+        }
+      }
+      start(accept(), info.command);
+    });
     session.on('shell', (accept) => start(accept(), null));
     session.on('sftp', (accept, reject) => {
       if (grant.command !== undefined) {
