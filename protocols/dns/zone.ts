@@ -9,6 +9,8 @@ import { ZONE_TYPES, type ZoneText } from './zoneText.ts';
 
 export const MAX_CNAME_HOPS = 8;
 
+const EMPTY: ReadonlyMap<number, Rr[]> = new Map();
+
 export interface SoaData {
   mname: string;
   rname: string;
@@ -87,8 +89,8 @@ export class Zone {
     const answers: Rr[] = [];
     let current = name;
     for (let hop = 0; hop <= MAX_CNAME_HOPS; hop++) {
-      let byType = this.#records.get(current);
-      let owner = current;
+      let byType = this.#records.get(current) ?? (current === this.origin ? EMPTY : undefined);
+      const owner = current;
       if (!byType) {
         if (this.#exists.has(current)) return this.#negativeAnswer(answers, RCODE.NOERROR);
         byType = this.#wildcard(current);
@@ -115,7 +117,7 @@ export class Zone {
   }
 
   /** The records of `*.<closest encloser>`, when the closest encloser of `name` has a wildcard. */
-  #wildcard(name: string): Map<number, Rr[]> | undefined {
+  #wildcard(name: string): ReadonlyMap<number, Rr[]> | undefined {
     for (let n = parentName(name); n !== null; n = parentName(n)) {
       if (this.#exists.has(n)) return this.#records.get(n === '' ? '*' : `*.${n}`);
       if (n === this.origin) return undefined;
