@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'smol-toml';
 import { DEFAULT_DNS_CONFIG, readDnsConfig, type DnsConfig } from '../protocols/dns/config.ts';
+import { DEFAULT_GIT_CONFIG, readGitConfig, type GitConfig } from '../protocols/git/config.ts';
 
 
 /** config.toml is unreadable or wrong; the message names the file and the key. */
@@ -42,6 +43,8 @@ export interface NodeConfig {
   ssh: SshConfig;
   http: HttpConfig;
   pkarr: PkarrConfig;
+  /** [git]: the git server's limits (protocols/git/config.ts; docs/git.md). */
+  git: GitConfig;
 }
 
 /** [pkarr] in config.toml: signed records, relays and the Mainline DHT (docs/pkarr.md). */
@@ -158,6 +161,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
     republishMinutes: 60,
     dnsServers: [],
   },
+  git: DEFAULT_GIT_CONFIG,
 };
 
 export function configPath(home: string): string {
@@ -191,6 +195,11 @@ export function loadConfig(home: string): NodeConfig {
   if (raw.listen !== undefined) config.listen = str('listen', raw.listen);
   try {
     config.dns = readDnsConfig(raw.dns);
+  } catch (err) {
+    throw new ConfigError(`${file}: ${(err as Error).message}`);
+  }
+  try {
+    config.git = readGitConfig(raw.git);
   } catch (err) {
     throw new ConfigError(`${file}: ${(err as Error).message}`);
   }

@@ -24,6 +24,9 @@ import { createNodeActorsOperation, createNodeInfoOperation, createServiceOperat
 import { peersMachine } from '../actors/peers/machine.ts';
 import { PEERS_SYSTEM_ID } from '../actors/peers/messages.ts';
 import { fsOperations } from '../actors/fs/operations.ts';
+import { gitMachine } from '../actors/git/machine.ts';
+import { GIT_SYSTEM_ID } from '../actors/git/messages.ts';
+import { gitOperations } from '../actors/git/operations.ts';
 import { pkarrMachine } from '../actors/pkarr/machine.ts';
 import { PKARR_SYSTEM_ID } from '../actors/pkarr/messages.ts';
 import { pkarrOperations } from '../actors/pkarr/operations.ts';
@@ -140,6 +143,7 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     busRequestOperation(bus),
   ], 'node');
   operations.register(fsOperations(), FS_SYSTEM_ID);
+  operations.register(gitOperations(), GIT_SYSTEM_ID);
   operations.register(pkarrOperations(), PKARR_SYSTEM_ID);
   let nodeKey: NodeKeyPair | undefined;
   let remote = null as ReturnType<typeof createRemoteTransport> | null;
@@ -170,6 +174,8 @@ export async function startNode(options: StartNodeOptions): Promise<RunningNode>
     },
     { id: 'peers', systemId: PEERS_SYSTEM_ID, logic: options.serviceLogic?.peers ?? peersMachine, input: { home: options.home, bus, log }, restart: 'permanent' },
     { id: 'fs', systemId: FS_SYSTEM_ID, logic: options.serviceLogic?.fs ?? fsMachine, input: { home: options.home }, restart: 'permanent' },
+    // The git repositories under HOME/git (actors/git); protocols/git serves them on alknet/git, SSH and HTTP.
+    { id: 'git', systemId: GIT_SYSTEM_ID, logic: gitMachine, input: { home: options.home, maxObjectBytes: config.git.maxObjectBytes }, restart: 'permanent', shutdownMs: 15_000 },
     // Signed packets (HOME/db/), the DHT node and relays; publishes the listener's address (actors/pkarr).
     {
       id: 'pkarr',
