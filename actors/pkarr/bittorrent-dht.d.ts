@@ -8,6 +8,8 @@ declare module 'bittorrent-dht' {
     verify?: (sig: Uint8Array, message: Uint8Array, publicKey: Uint8Array) => boolean;
     maxValues?: number;
     host?: string;
+    /** k-rpc's per-query timeout, ms. */
+    timeout?: number;
   }
 
   interface MutablePut {

@@ -21,6 +21,8 @@ export interface PkarrDhtOptions {
   maxValues?: number;
   /** How long start() waits for the bootstrap round, ms (default 5000). */
   readyTimeoutMs?: number;
+  /** How long one DHT query waits for its answer, ms (default 2000, bittorrent-dht's). */
+  queryTimeoutMs?: number;
 }
 
 export class PkarrDht {
@@ -42,6 +44,7 @@ export class PkarrDht {
       bootstrap: bootstrap.length === 0 ? false : bootstrap,
       verify: (sig: Uint8Array, message: Uint8Array, key: Uint8Array) => verifySignature(sig, message, key),
       maxValues: opts.maxValues ?? 1000,
+      ...(opts.queryTimeoutMs ? { timeout: opts.queryTimeoutMs } : {}),
       // bittorrent-dht rejects BEP44 values of 1000 bytes and more on put; pkarr allows 1000.
     });
     const self = new PkarrDht(dht);

@@ -8,7 +8,8 @@ import { Resolver } from 'node:dns/promises';
 import path from 'node:path';
 import { readKnownNodes } from '../peers/knownNodes.ts';
 import { readNodeRecords, parseHostPort, formatHostPort, ALKNET_LABEL, type HostPort } from '../../lib/pkarr/records.ts';
-import { isNodeId } from '../../lib/nodeId.ts';
+import { isNodeId, publicKeyFromNodeId } from '../../lib/nodeId.ts';
+import { isEd25519Point } from '../../lib/pkarr/signedPacket.ts';
 import { PkarrDht } from './dht.ts';
 import { resolveFromNetwork } from './service.ts';
 import type { RelayClientOptions } from './relayClient.ts';
@@ -20,6 +21,8 @@ export interface DiscoveryOptions {
   dhtBootstrap?: readonly string[];
   /** UDP address of the short-lived DHT node (default "0.0.0.0:0"). */
   dhtListen?: string;
+  /** How long one DHT query waits, ms (default 2000). */
+  dhtQueryTimeoutMs?: number;
   /** DNS servers (host:port) asked for `_alknet.<id>` TXT. */
   dnsServers?: readonly string[];
   /** known_nodes: an address the node was last met at is tried first. */
@@ -78,6 +81,7 @@ async function fromDns(nodeId: string, servers: readonly string[], timeoutMs: nu
 /** Looks a node id up; never throws for a source that fails (it becomes a note). */
 export async function discoverNode(nodeId: string, opts: DiscoveryOptions = {}): Promise<Discovered> {
   if (!isNodeId(nodeId)) throw new Error(`"${nodeId.slice(0, 60)}" is not a node id (52 z-base-32 characters)`);
+  if (!isEd25519Point(publicKeyFromNodeId(nodeId))) throw new Error(`${nodeId} is not a node id: not an Ed25519 public key`);
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const found: Discovered = { addresses: [], sources: [], notes: [] };
   const add = (a: HostPort, source: Discovered['sources'][number]['source']) => {
@@ -100,7 +104,7 @@ export async function discoverNode(nodeId: string, opts: DiscoveryOptions = {}):
   let dht: PkarrDht | null = null;
   if (bootstrap.length > 0) {
     try {
-      dht = await PkarrDht.start({ listen: opts.dhtListen ?? '0.0.0.0:0', bootstrap, readyTimeoutMs: Math.min(timeoutMs, 5_000) });
+      dht = await PkarrDht.start({ listen: opts.dhtListen ?? '0.0.0.0:0', bootstrap, readyTimeoutMs: Math.min(timeoutMs, 5_000), ...(opts.dhtQueryTimeoutMs ? { queryTimeoutMs: opts.dhtQueryTimeoutMs } : {}) });
     } catch (err) {
       found.notes.push(`DHT: ${(err as Error).message}`);
     }
