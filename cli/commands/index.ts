@@ -14,6 +14,7 @@ const FILES = {
   blob: async () => (await import('./blob.ts')).commands,
   call: async () => (await import('./call.ts')).commands,
   socks: async () => (await import('./socks.ts')).commands,
+  git: async () => (await import('./git.ts')).commands,
   pkarr: async () => (await import('./pkarr.ts')).commands,
   dns: async () => (await import('./dns.ts')).commands,
 } as const;
@@ -53,6 +54,8 @@ export const COMMANDS: readonly CommandInfo[] = [
   { file: 'call', name: 'token ls', summary: 'the tokens (names and scopes, never the tokens)', usage: 'alknet token ls [--json]' },
   { file: 'call', name: 'token rm', summary: 'revoke a token', usage: 'alknet token rm NAME' },
   { file: 'socks', name: 'socks', summary: "a local SOCKS5 server whose connections leave through a node's SSH", usage: 'alknet socks [--listen HOST:PORT] [--user NAME] [--tls|--quic] [-v] ADDR' },
+  { file: 'git', name: 'git init', summary: 'create a bare repository this node serves (clone and push with the stock git CLI)', usage: 'alknet git init NAME [--allow-force] [--json]' },
+  { file: 'git', name: 'git ls', summary: 'the repositories this node serves', usage: 'alknet git ls [--json]' },
   { file: 'pkarr', name: 'pkarr publish', summary: "sign and publish this node's _alknet TXT and A/AAAA records (store, DHT, relays)", usage: 'alknet pkarr publish [--address HOST:PORT]... [--relay URL|NODEID@HOST:PORT]... [--json]' },
   { file: 'pkarr', name: 'pkarr resolve', summary: "a node's signed records: the local store, the DHT, relays (--relay asks that one)", usage: 'alknet pkarr resolve NODEID [--relay URL|NODEID@HOST:PORT]... [--json]' },
   { file: 'dns', name: 'dns resolve', summary: 'ask a DNS server (plain UDP/TCP, or DoQ with NODEID@HOST:PORT) one question; prints the records', usage: 'alknet dns resolve NAME [--server HOST[:PORT]|NODEID@HOST:PORT] [--type TYPE] [--tcp] [--timeout MS] [--json]' },
