@@ -151,6 +151,7 @@ export class DnsCore {
     const answer = await this.#forwarder!.forward(message, client.transport !== 'udp');
     if (!answer) return this.#respond({ ...base, aa: false, rcode: RCODE.SERVFAIL, answers: [], authority: [] }, client, udpSize);
     const limit = this.#sizeLimit(client, udpSize);
+    answer[3] = answer[3]! | (FLAG.RA & 0xff); // recursion is available here, whatever the upstream says
     const rcode = answer[3]! & 0xf;
     this.#count(rcode);
     if (answer.length <= limit) return answer;
