@@ -88,7 +88,7 @@ function safely(fn: () => void): void {
   }
 }
 
-const open = fromPromise<Resources, PkarrActorInput>(async ({ input }) => {
+const open = fromPromise<Resources, PkarrActorInput>(async ({ input, signal }) => {
   const c = input.config;
   const store = new PkarrStore(path.join(input.home, 'db'), { maxRecords: c.maxRecords });
   let dht: PkarrDht | null = null;
@@ -112,8 +112,14 @@ const open = fromPromise<Resources, PkarrActorInput>(async ({ input }) => {
     },
     ...(input.log ? { log: input.log } : {}),
   });
+  const resources = new Resources(store, dht, service);
+  // Stopped while it opened: nobody else would close what was opened.
+  if (signal.aborted) {
+    await resources.close();
+    throw new Error('pkarr: stopped while starting');
+  }
   if (dht) input.log?.info({ dht: dht.address(), bootstrap: c.dhtBootstrap }, 'pkarr: DHT node up');
-  return new Resources(store, dht, service);
+  return resources;
 });
 
 const close = fromPromise<void, { resources: Resources | null }>(async ({ input }) => {
