@@ -127,6 +127,11 @@ export class DnsCore {
       return 'failed' as const;
     });
     if (zone === 'failed') return this.#respond({ ...base, aa: false, rcode: RCODE.SERVFAIL, answers: [], authority: [] }, client, udpSize);
+    if (zone === 'no packet') {
+      // A key nobody has published (here): no name under it exists, the key itself included.
+      const soa = this.#pkarrZones.emptyZone(pkarrKeyOf(question.name)!).negativeSoa;
+      return this.#respond({ ...base, aa: true, rcode: RCODE.NXDOMAIN, answers: [], authority: [soa] }, client, udpSize);
+    }
     if (zone) {
       const found = zone.lookup(question.name, question.type);
       return this.#respond({ ...base, aa: true, rcode: found.rcode, answers: found.answers, authority: found.authority }, client, udpSize);
@@ -135,12 +140,15 @@ export class DnsCore {
     return this.#respond({ ...base, aa: false, rcode: RCODE.REFUSED, answers: [], authority: [] }, client, udpSize);
   }
 
-  /** The zone that answers for `name`: its pkarr key's, or the most specific configured one; null when none. */
-  async #zoneFor(name: string): Promise<Zone | null> {
+  /**
+   * The zone that answers for `name`: its pkarr key's ('no packet' when none is stored for the key),
+   * or the most specific configured one; null when none.
+   */
+  async #zoneFor(name: string): Promise<Zone | 'no packet' | null> {
     const key = pkarrKeyOf(name);
     if (key !== null && this.#pkarr) {
       const signed = await this.#pkarr(key);
-      return signed ? this.#pkarrZones.zoneOf(key, signed) : this.#pkarrZones.emptyZone(key);
+      return signed ? this.#pkarrZones.zoneOf(key, signed) : 'no packet';
     }
     for (const zone of this.#zones) if (isUnder(name, zone.origin)) return zone;
     return null;

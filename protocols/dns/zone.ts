@@ -73,6 +73,11 @@ export class Zone {
     return new Zone(zone.origin, rrs, soa);
   }
 
+  /** The SOA as a negative answer carries it (TTL: min of its TTL and MINIMUM). */
+  get negativeSoa(): Rr {
+    return this.#negative;
+  }
+
   contains(name: string): boolean {
     return isUnder(name, this.origin);
   }
