@@ -101,6 +101,22 @@ test('a stale known_nodes address is tried first, then the DHT answer', async ()
   }
 });
 
+test("through DNS: the relay node's DNS front end answers _alknet.<id> from the packet it stores; connect by id", async () => {
+  const dnsNode = await startPkarrNode({}, { dns: '127.0.0.1:0' });
+  started.push(dnsNode);
+  assert.ok(dnsNode.node.dns, 'the node serves plain DNS');
+  // A publishes to that node as its relay; the client knows only its DNS server.
+  const r = await a.node.bus.request('pkarr', 'pkarr.publishSelf', { relays: [dnsNode.address] }, { deadlineMs: 30_000 });
+  assert.deepEqual(r.relays.map((x) => x.ok), [true]);
+  const h = await home();
+  const client = await connect(a.node.nodeId, { knownNodesPath: path.join(h.home, 'known_nodes'), discovery: { dnsServers: [dnsNode.node.dns!] } });
+  try {
+    assert.equal((await client.call<{ nodeId: string }>('node/info', {})).nodeId, a.node.nodeId);
+  } finally {
+    await client.close();
+  }
+});
+
 test('an id nobody published: one line saying what was asked', async () => {
   const h = await home();
   const nobody = nobodyId();

@@ -45,9 +45,13 @@ test('PUT stores the outside-signed packet (204); GET returns the very same byte
   // Its records, as the DNS front end will answer them.
   const p = verifySignedPacket(outside.z32, g.body);
   assert.deepEqual(readNodeRecords(p.dnsPacket, outside.z32).addresses, [{ host: '192.0.2.7', port: 4433 }]);
-  // Over HTTP/1.1 too.
+  // Over HTTP/1.1 too; HEAD gives the headers alone.
   const h1 = await curlBinary(node.node, `/${outside.z32}`, ['--http1.1']);
   assert.ok(h1.body.equals(outside.good));
+  const head = await curlBinary(node.node, `/${outside.z32}`, ['-I']);
+  assert.equal(head.status, 200);
+  assert.equal(head.headers['content-length'], String(outside.good.length));
+  assert.ok(!head.body.includes(outside.good), 'no body on HEAD (curl -I writes the headers to -o)');
 });
 
 test('one flipped byte anywhere is refused with 400; the stored packet is unchanged', { skip }, async () => {

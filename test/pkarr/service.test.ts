@@ -97,6 +97,20 @@ test('B publishes to A as its relay: A stores the packet (pkarr.publishSelf rela
   assert.deepEqual(onA.packet, r.packet);
 });
 
+test('[pkarr] publish = true: the node publishes its own packet to its relays by itself after start', async () => {
+  const relay = await node();
+  const a = await node({ publish: true, relays: [relay.address] });
+  // Bounded wait (not a timing assertion): the first publish is scheduled 1 s after start.
+  let packet: Uint8Array | null = null;
+  for (let i = 0; i < 100 && packet === null; i++) {
+    packet = (await relay.node.bus.request('pkarr', 'pkarr.get', { publicKey: a.node.nodeId }, { deadlineMs: 5_000 })).packet;
+    if (packet === null) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(packet, 'the relay got the packet');
+  const p = verifySignedPacket(a.node.nodeId, packet);
+  assert.deepEqual(readNodeRecords(p.dnsPacket, a.node.nodeId).addresses, [{ host: '127.0.0.1', port: a.node.tcpPort }]);
+});
+
 test('a private Mainline DHT on 127.0.0.1: A publishes, D (knowing only the first DHT node) resolves', async () => {
   const first = await node({ dht: true, dhtListen: '127.0.0.1:0', dhtBootstrap: [] });
   const { dht: firstDht } = await first.node.bus.request('pkarr', 'pkarr.stats', {}, { deadlineMs: 5_000 });
