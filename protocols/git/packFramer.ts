@@ -95,7 +95,10 @@ async function streamEntry(input: GitInput, data: Growable, dataAt: number, size
     if (produced > size) inflater.destroy(new GitFormatError(`pack entry at ${offset} inflates to more than its announced ${size} bytes`));
   });
   inflater.on('error', (err: Error) => {
-    failure = err instanceof GitFormatError ? err : new GitFormatError(`pack entry at ${offset} has a corrupt zlib stream`);
+    const code = (err as NodeJS.ErrnoException).code;
+    failure = err instanceof GitFormatError ? err
+      : code === 'Z_BUF_ERROR' ? new GitFormatError(`the pack ended early (in the entry at ${offset})`)
+      : new GitFormatError(`pack entry at ${offset} has a corrupt zlib stream`);
     notify();
   });
   inflater.on('end', () => {
@@ -120,13 +123,12 @@ async function streamEntry(input: GitInput, data: Growable, dataAt: number, size
     if (which === 'data') {
       data.append(input.takeAll());
       feed();
-    } else if (!ended && !failure) {
-      // Let zlib finish what it was given before calling the pack short.
-      await new Promise((r) => setImmediate(r));
-      if (!ended && !failure) {
-        inflater.destroy();
-        throw new GitFormatError(`the pack ended early (in the entry at ${offset})`);
-      }
+    } else {
+      // The client sent all it will: zlib finishes what it was given, or the entry is cut short.
+      const settled = new Promise<void>((resolve) => (wake = resolve));
+      inflater.end();
+      if (!ended && !failure) await settled;
+      if (!ended && !failure) throw new GitFormatError(`the pack ended early (in the entry at ${offset})`);
     }
   }
   arriving?.catch(() => {});

@@ -51,6 +51,9 @@ export function gitProtocol(options: GitProtocolOptions = {}): ProtocolSpec {
     session: sessionFromHandler(({ conn, services }) => {
       conn.onStream((stream) => {
         stream.on('error', () => {});
+        // git closes its side once it has sent a push's pack and then waits for the report: keep
+        // ours open after the client's end (a TLS socket would otherwise end both directions).
+        stream.allowHalfOpen = true;
         void serveStream(stream, conn.peer?.nodeId ?? null, `${conn.remote.host}:${conn.remote.port}`, services, config);
       });
     }),
