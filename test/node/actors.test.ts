@@ -31,9 +31,9 @@ test('node/actors returns the tree (vault, fs, protocol actors, listener) to the
       // Services, protocols and listener hang under the node's root in that order (DESIGN.md's tree).
       const ids = root.children.map((c) => c.id);
       assert.deepEqual(ids.filter((id) => ['services', 'protocols', 'listener'].includes(id)), ['services', 'protocols', 'listener'], `root children: ${ids}`);
-      // The services in their start order: the vault first, then peers, fs and pkarr (DESIGN.md's tree).
+      // The services in their start order: the vault first, then peers, fs, git and pkarr (DESIGN.md's tree).
       const services = root.children.find((c) => c.id === 'services')!;
-      assert.deepEqual(services.children.map((c) => c.systemId), ['vault', 'peers', 'fs', 'pkarr']);
+      assert.deepEqual(services.children.map((c) => c.systemId), ['vault', 'peers', 'fs', 'git', 'pkarr']);
       // The live call session of this very request shows under its protocol actor.
       assert.ok(bySystemId.get('protocol:alknet/call')!.children.length >= 1, 'the call session is in the tree');
       // No key material in the tree.
