@@ -80,6 +80,12 @@ export class PkarrDht {
     return a.family === 'IPv6' || a.address.includes(':') ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
   }
 
+  /** The nodes k-rpc would bootstrap from (its own list, not ours): empty unless configured. */
+  bootstrapList(): string[] {
+    const rpc = (this.#dht as unknown as { _rpc?: { bootstrap?: { host?: string; address?: string; port: number }[] } })._rpc;
+    return (rpc?.bootstrap ?? []).map((n) => `${n.host ?? n.address}:${n.port}`);
+  }
+
   /** Nodes in our routing table. */
   nodeCount(): number {
     return this.#dht.toJSON().nodes.length;

@@ -111,6 +111,21 @@ test('[pkarr] publish = true: the node publishes its own packet to its relays by
   assert.deepEqual(readNodeRecords(p.dnsPacket, a.node.nodeId).addresses, [{ host: '127.0.0.1', port: a.node.tcpPort }]);
 });
 
+test('an empty dhtBootstrap joins nobody: never bittorrent-dht\'s public routers', async () => {
+  const { PkarrDht } = await import('../../actors/pkarr/dht.ts');
+  const alone = await PkarrDht.start({ listen: '127.0.0.1:0', bootstrap: [] });
+  const joined = await PkarrDht.start({ listen: '127.0.0.1:0', bootstrap: [alone.address()] });
+  try {
+    assert.deepEqual(alone.bootstrapList(), []);
+    assert.deepEqual(joined.bootstrapList(), [alone.address()]);
+  } finally {
+    await Promise.all([alone.destroy(), joined.destroy()]);
+  }
+  const { DEFAULT_CONFIG } = await import('../../supervisors/config.ts');
+  assert.equal(DEFAULT_CONFIG.pkarr.dht, false);
+  assert.deepEqual(DEFAULT_CONFIG.pkarr.dhtBootstrap, []);
+});
+
 test('a private Mainline DHT on 127.0.0.1: A publishes, D (knowing only the first DHT node) resolves', async () => {
   const first = await node({ dht: true, dhtListen: '127.0.0.1:0', dhtBootstrap: [] });
   const { dht: firstDht } = await first.node.bus.request('pkarr', 'pkarr.stats', {}, { deadlineMs: 5_000 });
