@@ -94,6 +94,8 @@ export function indexPack(buf: Buffer, options: IndexPackOptions = {}): IndexedP
     if (list) list.push(i);
     else map.set(key, [i]);
   };
+  /** The base each resolved entry's delta chain starts from: a whole object of the pack, or a repository object. */
+  const rootOf = new Map<number, string>();
   const named = (i: number, oid: string, type: ObjectType, data: Buffer) => {
     if (byOid.has(oid)) throw new GitFormatError(`pack holds object ${oid} twice`);
     const e = entries[i]!;
@@ -142,7 +144,7 @@ export function indexPack(buf: Buffer, options: IndexPackOptions = {}): IndexedP
   ];
 
   // Resolve every delta below a known base, depth first (one chain of contents held at a time).
-  const resolveFrom = (content: Buffer, type: ObjectType, offset: number | undefined, oid: string): void => {
+  const resolveFrom = (content: Buffer, type: ObjectType, offset: number | undefined, oid: string, root: string): void => {
     const stack: Frame[] = [{ content, type, children: childrenOf(offset, oid), next: 0 }];
     while (stack.length > 0) {
       const top = stack[stack.length - 1]!;
@@ -156,17 +158,18 @@ export function indexPack(buf: Buffer, options: IndexPackOptions = {}): IndexedP
       const result = applyDelta(top.content, inflateAt(child), maxObjectBytes);
       const childOid = hashObject(top.type, result);
       named(ci, childOid, top.type, result);
+      rootOf.set(ci, root);
       stack.push({ content: result, type: top.type, children: childrenOf(child.offset, childOid), next: 0 });
     }
   };
 
   const bases = entries.map((e, i) => [e, i] as const).filter(([e]) => e.type !== OFS_DELTA && e.type !== REF_DELTA);
   for (const [e] of bases) {
-    if (ofsChildren.has(e.offset) || refChildren.has(e.oid!)) resolveFrom(inflateAt(e), e.objectType!, e.offset, e.oid!);
+    if (ofsChildren.has(e.offset) || refChildren.has(e.oid!)) resolveFrom(inflateAt(e), e.objectType!, e.offset, e.oid!, 'pack');
   }
 
   // Thin pack: deltas against objects of the repository. Those bases are appended to the pack.
-  const appended: Array<{ oid: string; type: ObjectType; data: Buffer }> = [];
+  let appended: Array<{ oid: string; type: ObjectType; data: Buffer }> = [];
   for (;;) {
     const missing = new Set<string>();
     for (const e of entries) if (e.oid === undefined && e.type === REF_DELTA && !byOid.has(e.baseOid!)) missing.add(e.baseOid!);
@@ -175,7 +178,7 @@ export function indexPack(buf: Buffer, options: IndexPackOptions = {}): IndexedP
       const base = options.external?.(oid) ?? null;
       if (!base) continue;
       appended.push({ oid, type: base.type, data: base.data });
-      resolveFrom(base.data, base.type, undefined, oid);
+      resolveFrom(base.data, base.type, undefined, oid, oid);
       progress = true;
     }
     if (!progress) break;
@@ -185,6 +188,22 @@ export function indexPack(buf: Buffer, options: IndexPackOptions = {}): IndexedP
     throw new GitFormatError(`pack has ${unresolved.length} delta${unresolved.length === 1 ? '' : 's'} that cannot be resolved (a missing base or a delta cycle)`);
   }
 
+  // A base taken from the repository may turn out to be in the pack too (as a delta resolved
+  // later). git refuses an object twice, so the pack's own copy must serve, which it can unless it
+  // is itself built (through other such bases) on the copy taken: then the deltas form a cycle.
+  const inPack = (oid: string) => byOid.has(oid);
+  appended = appended.filter((a) => {
+    if (!inPack(a.oid)) return true;
+    const seen = new Set<string>();
+    let at = a.oid;
+    for (;;) {
+      if (seen.has(at)) throw new GitFormatError(`pack has a delta cycle through object ${a.oid} (its deltas need each other as bases)`);
+      seen.add(at);
+      const root = rootOf.get(byOid.get(at)!) ?? 'pack';
+      if (root === 'pack' || !inPack(root)) return false;
+      at = root;
+    }
+  });
   const indexEntries: IndexEntry[] = entries.map((e) => ({ oid: Buffer.from(e.oid!, 'hex'), offset: e.offset, crc: e.crc }));
   if (appended.length === 0) return { pack: buf, checksum: Buffer.from(buf.subarray(bodyEnd)), entries: indexEntries, appended: 0 };
 
