@@ -80,6 +80,7 @@ export function sshProtocol(options: SshProtocolOptions = {}): ProtocolSpec<SshS
       const where = `${remote.host}:${remote.port}`;
       let client: SshConnection | undefined;
       let taken = false;
+      let shutOut = false;
       let grant: LoginGrant | undefined;
       const close = (reason: string): void => {
         void conn.close(reason).catch(() => {});
@@ -106,6 +107,9 @@ export function sshProtocol(options: SshProtocolOptions = {}): ProtocolSpec<SshS
           authenticate(c, { bus, log, alpn: SSH_ALPN, remote, config, failures: shared.failures }, (g) => {
             grant = g;
           }, (reason) => {
+            // Once per connection: a client may send another request before the end reaches it.
+            if (shutOut) return;
+            shutOut = true;
             log.warn({ alpn: SSH_ALPN, remote: where }, `ssh: ${reason}; closing`);
             c.end();
             close(`ssh: ${reason}`);

@@ -13,6 +13,7 @@ import { createVaultFile } from '../../actors/vault/vaultFile.ts';
 import { startNode, type RunningNode } from '../../supervisors/startNode.ts';
 import { DEFAULT_CONFIG, type NodeConfig, type SshConfig } from '../../supervisors/config.ts';
 import { VAULT_SYSTEM_ID } from '../../actors/vault/messages.ts';
+import { sshProtocol } from '../../protocols/ssh/protocol.ts';
 
 export const projectRoot = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const BIN = path.join(projectRoot, 'cli', 'bin.js');
@@ -37,13 +38,15 @@ export interface SshNode {
   stop(): Promise<void>;
 }
 
-export async function startSshNode(ssh: Partial<SshConfig> = {}, home?: string): Promise<SshNode> {
+export async function startSshNode(ssh: Partial<SshConfig> = {}, home?: string, opts: { loginGraceMs?: number } = {}): Promise<SshNode> {
   const dir = home ?? (await makeHome());
   const logs: SshNode['logs'] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
   const config: NodeConfig = structuredClone(DEFAULT_CONFIG);
   config.ssh = { ...config.ssh, ...ssh };
-  const node = await startNode({ home: dir, passphrase: PASSPHRASE, listen: '127.0.0.1:0', tensor: false, config, logger });
+  // A shorter login grace time replaces the built-in alknet/ssh (without the sftp subsystem).
+  const protocols = opts.loginGraceMs !== undefined ? [sshProtocol({ config: config.ssh, loginGraceMs: opts.loginGraceMs })] : [];
+  const node = await startNode({ home: dir, passphrase: PASSPHRASE, listen: '127.0.0.1:0', tensor: false, config, logger, protocols });
   const key = await node.bus.request(VAULT_SYSTEM_ID, 'vault.sshHostKey', {}, { deadlineMs: 10_000 });
   return {
     node, home: dir, address: `${node.nodeId}@${node.address}`, hostKey: key.publicKeyOpenSsh, logs,
