@@ -1,7 +1,8 @@
 // SOCKS5: the pure codec under fast-check (never throws, never reads past what it got, refuses
 // oversized messages), and `alknet socks` end to end: curl through it (domain names and IPv4,
 // no-auth and RFC 1929), BIND and UDP ASSOCIATE answered "command not supported", a greeting with
-// lying lengths closed, a destination outside the node's policy answered "not allowed".
+// lying lengths closed (the SOCKS server in-process: a stalled lying greeting, request or credentials
+// closed at the handshake deadline, over-long messages refused, other clients served meanwhile), a destination outside the node's policy answered "not allowed".
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -9,7 +10,10 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { Duplex } from 'node:stream';
 import fc from 'fast-check';
+import type { Client } from 'ssh2';
+import { createSocksServer } from '../../protocols/ssh/socks5Server.ts';
 import { MAX_SOCKS_MESSAGE_BYTES, parseCredentials, parseGreeting, parseRequest, REPLY } from '../../protocols/ssh/socks5.ts';
 import { addPeer } from '../../actors/peers/peersFile.ts';
 import { openVaultFile } from '../../actors/vault/vaultFile.ts';
@@ -69,6 +73,105 @@ function rawExchange(port: number, chunks: Buffer[], endAfter = false): Promise<
     setTimeout(() => s.destroy(), 30_000).unref();
   });
 }
+
+/** An echo "channel" for an in-process SOCKS server: what the client sends comes back. */
+function echoChannel(): Duplex {
+  const d: Duplex = new Duplex({
+    read() {},
+    write(chunk, _enc, cb) {
+      d.push(chunk);
+      cb();
+    },
+    final(cb) {
+      d.push(null);
+      cb();
+    },
+  });
+  return d;
+}
+
+describe('SOCKS5 server: lying lengths', () => {
+  let server: net.Server;
+  let port: number;
+  const lines: string[] = [];
+  const opened: string[] = [];
+  const listen = async (credentials?: { username: string; password: string }) => {
+    // The SSH side is a stand-in whose direct-tcpip channels echo; only the SOCKS side is under test.
+    const fakeSsh = {
+      forwardOut(_h: string, _p: number, host: string, dport: number, cb: (err: Error | undefined, ch: Duplex) => void) {
+        opened.push(`${host}:${dport}`);
+        cb(undefined, echoChannel());
+      },
+    } as unknown as Client;
+    const s = createSocksServer({ ssh: async () => fakeSsh, handshakeMs: 500, log: (l) => lines.push(l), ...(credentials ? { credentials } : {}) });
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    return s;
+  };
+  before(async () => {
+    server = await listen();
+    port = (server.address() as net.AddressInfo).port;
+  });
+  after(() => new Promise<void>((r) => server.close(() => r())));
+
+  /** A well-behaved client: CONNECT to a domain name, then an echo round trip. */
+  const goodClient = (tag: string) => new Promise<string>((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1');
+    const name = Buffer.from('example.org');
+    let got = Buffer.alloc(0);
+    s.on('error', reject);
+    s.on('connect', () => s.write(Buffer.concat([Buffer.from([5, 1, 0, 5, 1, 0, 3, name.length]), name, Buffer.from([0, 80]), Buffer.from(tag)])));
+    s.on('data', (d) => {
+      got = Buffer.concat([got, d]);
+      // [5,0] method reply, 10-byte request reply, then the echo.
+      if (got.length >= 12 + tag.length) {
+        s.destroy();
+        resolve(got.subarray(12).toString());
+      }
+    });
+  });
+
+  it('closes a greeting, request or credentials whose length asks for bytes that never come, unanswered', async () => {
+    const stalledGreeting = rawExchange(port, [Buffer.from([5, 200, 0, 1])]);
+    const name = Buffer.from('short');
+    const stalledRequest = rawExchange(port, [Buffer.from([5, 1, 0]), Buffer.concat([Buffer.from([5, 1, 0, 3, 200]), name])]);
+    const stalledIpv6 = rawExchange(port, [Buffer.from([5, 1, 0]), Buffer.from([5, 1, 0, 4, 0, 0, 0])]);
+    // Others are served while those wait.
+    assert.equal(await goodClient('meanwhile'), 'meanwhile');
+    assert.deepEqual([...await stalledGreeting], []);
+    assert.deepEqual([...await stalledRequest], [5, 0]); // the method reply, then nothing
+    assert.deepEqual([...await stalledIpv6], [5, 0]);
+    assert.equal(lines.filter((l) => /did not finish its handshake/.test(l)).length, 3);
+    assert.ok(!opened.includes('short:0'), 'no tunnel for a request that never completed');
+  });
+
+  it('answers a greeting without a usable method [5, 0xff] and closes; another version is closed unanswered', async () => {
+    const noMethod = await rawExchange(port, [Buffer.from([5, 0])]);
+    assert.deepEqual([...noMethod], [5, 0xff]);
+    const notMine = await rawExchange(port, [Buffer.from([5, 3, 0x80, 0x81, 0x82])]);
+    assert.deepEqual([...notMine], [5, 0xff]);
+    const wrongVersion = await rawExchange(port, [Buffer.from([4, 1, 0, 80, 127, 0, 0, 1, 0])]);
+    assert.deepEqual([...wrongVersion], []);
+    assert.equal(await goodClient('after'), 'after');
+  });
+
+  it('closes credentials whose lengths lie, and answers them as a failed login', async () => {
+    const withAuth = await listen({ username: 'ann', password: 'pw' });
+    const authPort = (withAuth.address() as net.AddressInfo).port;
+    try {
+      // ulen 255 with 3 bytes sent, then the client's end: closed, nothing but the method reply.
+      const short = await rawExchange(authPort, [Buffer.from([5, 1, 2]), Buffer.from([1, 255, 0x61, 0x6e, 0x6e])], true);
+      assert.deepEqual([...short], [5, 2]);
+      // ulen 0: refused with the RFC 1929 failure status.
+      const empty = await rawExchange(authPort, [Buffer.from([5, 1, 2]), Buffer.from([1, 0, 0])]);
+      assert.deepEqual([...empty], [5, 2, 1, 1]);
+      // Stalled mid-credentials: closed at the handshake deadline.
+      const stalled = await rawExchange(authPort, [Buffer.from([5, 1, 2]), Buffer.from([1, 3, 0x61, 0x6e, 0x6e, 200, 0x70])]);
+      assert.deepEqual([...stalled], [5, 2]);
+    } finally {
+      await new Promise<void>((r) => withAuth.close(() => r()));
+    }
+  });
+});
 
 describe('alknet socks', () => {
   let node: SshNode;
