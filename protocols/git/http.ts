@@ -95,7 +95,10 @@ export function gitHttpMount(options: { config?: GitConfig } = {}): HttpMount {
       if (advertise) {
         if (req.method !== 'GET') throw new CallError('INVALID_INPUT', 'info/refs takes GET');
         const s = url.searchParams.get('service');
-        if (s === null) throw new CallError('FORBIDDEN', 'only the smart HTTP protocol is served: ask info/refs?service=git-upload-pack');
+        if (s === null) {
+          await request.caller(); // so that a caller with credentials gets 403, not 401
+          throw new CallError('FORBIDDEN', 'only the smart HTTP protocol is served: ask info/refs?service=git-upload-pack');
+        }
         if (!GIT_SERVICES.includes(s as Service)) throw new CallError('INVALID_INPUT', `unknown service ${JSON.stringify(s.slice(0, 40))}`);
         service = s as Service;
       } else {
