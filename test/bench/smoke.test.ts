@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
-const BENCHES = ['bus', 'supervisor', 'vault', 'transport', 'call', 'restart', 'blobs', 'tensor', 'cli', 'http'];
+const BENCHES = ['bus', 'supervisor', 'vault', 'transport', 'call', 'restart', 'blobs', 'tensor', 'cli', 'http', 'git'];
 
 for (const name of BENCHES) {
   test(`bench/${name}.ts --short runs and prints its table`, async () => {
