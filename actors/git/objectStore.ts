@@ -15,6 +15,10 @@ import { crc32, type StoredObject } from './packIndexer.ts';
 
 export type { StoredObject };
 
+/** Pack reads go through windows of this size, a few kept per pack. */
+const WINDOW_BYTES = 256 * 1024;
+const MAX_WINDOWS = 32;
+
 export class PackFile {
   constructor(
     readonly name: string,
@@ -25,7 +29,29 @@ export class PackFile {
     readonly id: number,
   ) {}
 
+  /** Recently read windows of the pack: most entries are small and read one after another. */
+  private readonly windows = new Map<number, Buffer>();
+
   read(position: number, length: number): Buffer {
+    const w = Math.floor(position / WINDOW_BYTES);
+    if (length <= WINDOW_BYTES / 4 && position + length <= (w + 1) * WINDOW_BYTES) {
+      let win = this.windows.get(w);
+      if (win) {
+        this.windows.delete(w);
+        this.windows.set(w, win);
+      } else {
+        win = this.readDirect(w * WINDOW_BYTES, Math.min(WINDOW_BYTES, this.size - w * WINDOW_BYTES));
+        this.windows.set(w, win);
+        if (this.windows.size > MAX_WINDOWS) this.windows.delete(this.windows.keys().next().value!);
+      }
+      const at = position - w * WINDOW_BYTES;
+      if (at + length > win.length) throw new GitFormatError(`pack ${this.name} is shorter than its index says`);
+      return win.subarray(at, at + length);
+    }
+    return this.readDirect(position, length);
+  }
+
+  private readDirect(position: number, length: number): Buffer {
     const out = Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
