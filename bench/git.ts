@@ -156,14 +156,14 @@ async function main(): Promise<void> {
   }
   fs.rmSync(path.join(work, 'clone-0-git-daemon'), { recursive: true, force: true });
 
-  const widths = [10, 10, 12, 10, 12];
+  const widths = [10, 10, 12, 17, 13];
   const row = (label: string, cells: number[]) => {
     const out = [...cells.map((c) => `${(c / 1000).toFixed(2)} s`), `${(cells[1]! / cells[0]!).toFixed(2)}×`, `${(cells[2]! / cells[0]!).toFixed(2)}×`];
     return `| ${label.padEnd(34)} | ${out.map((c, i) => c.padStart(widths[i]!)).join(' | ')} |`;
   };
   console.log(`\ngit: ${COMMITS} commits, ${FILES} files (pack ${(packBytes / 1024 / 1024).toFixed(1)} MiB); push of ${PUSH_COMMITS} commits; median of ${RUNS}`);
-  console.log(`| ${'operation'.padEnd(34)} | git daemon | alknet/git | alknet https | git/daemon | https/daemon |`);
-  console.log(`|${'-'.repeat(36)}|-----------:|-----------:|-------------:|-----------:|-------------:|`);
+  console.log(`| ${'operation'.padEnd(34)} | git daemon | alknet/git | alknet https | alknet/git÷daemon | https÷daemon |`);
+  console.log(`|${'-'.repeat(36)}|-----------:|-----------:|-------------:|------------------:|--------------:|`);
   const names = sides.map((s) => s.name);
   console.log(row('git ls-remote (cost per command)', names.map((n) => median(lsRemote[n]!))));
   console.log(row(`git clone (${COMMITS} commits)`, names.map((n) => median(clone[n]!))));

@@ -4,7 +4,8 @@
 // - alknet: git://NODEID/NAME.git through GIT_PROXY_COMMAND, a two-line script running `alknet connect`;
 // - ssh: ssh://alk/NAME.git through the real OpenSSH client (ProxyCommand `alknet connect --alpn alknet/ssh`),
 //   logged in with an authorized_keys entry;
-// - http: https://127.0.0.1:PORT/git/NAME.git through git's own HTTP client, with a bearer token.
+// - http: https://127.0.0.1:PORT/git/NAME.git through git's own HTTP client, with a bearer token and the
+//   node's key pinned (http.pinnedPubkey).
 // git runs with a throwaway HOME and no system config; every program runs asynchronously so the
 // in-process node keeps serving.
 import fs from 'node:fs';
@@ -20,6 +21,7 @@ import { VAULT_SYSTEM_ID } from '../../actors/vault/messages.ts';
 import { nodeIdFromPublicKey } from '../../actors/vault/nodeId.ts';
 import { homeIdentity } from '../node/helpers.ts';
 import type { GitConfig } from '../../protocols/git/config.ts';
+import { spkiPin } from '../http/helpers.ts';
 
 export { PASSPHRASE, BIN, projectRoot };
 
@@ -168,7 +170,8 @@ export async function gitClient(server: GitNode, opts: { scopes?: string[]; toke
   const envs: Record<Transport, NodeJS.ProcessEnv> = {
     alknet: gitEnv({ GIT_PROXY_COMMAND: proxy, ALKNET_PASSPHRASE: PASSPHRASE }),
     ssh: gitEnv({ GIT_SSH_COMMAND: `ssh -F ${sshConfig}` }),
-    http: gitEnv({}, [['http.sslVerify', 'false'], ['http.extraHeader', `Authorization: Bearer ${token}`]]),
+    // The certificate is self-signed with the node key: no CA check, the key pinned instead.
+    http: gitEnv({}, [['http.sslVerify', 'false'], ['http.pinnedPubkey', spkiPin(server.node.nodeId)], ['http.extraHeader', `Authorization: Bearer ${token}`]]),
   };
   return {
     home, nodeId, dir, token, sshConfig,
