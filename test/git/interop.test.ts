@@ -86,12 +86,17 @@ for (const t of TRANSPORTS) {
       await assertFsck(repo);
     });
 
-    test('incremental fetch brings only what is new', async () => {
+    test('incremental fetch brings only what is new, annotated tags included', async () => {
       await commits(t, a, 3, 'second');
-      ok(await client.git(t, ['push', 'origin', 'HEAD:main'], a), 'push of 3 more');
+      ok(await client.git(t, ['tag', '-a', 'v1', '-m', 'release 1'], a), 'tag');
+      ok(await client.git(t, ['push', 'origin', 'HEAD:main', 'refs/tags/v1'], a), 'push of 3 more and a tag');
       ok(await client.git(t, ['fetch', 'origin'], b), 'fetch');
       assert.equal(await head(t, b, 'origin/main'), await head(t, a));
       ok(await client.git(t, ['merge', '--ff-only', 'origin/main'], b), 'fast-forward');
+      assert.equal(await head(t, b, 'v1^{commit}'), await head(t, a), 'the annotated tag came along');
+      assert.equal(await head(t, b, 'v1'), await head(t, a, 'v1'));
+      const listed = ok(await client.git(t, ['ls-remote', 'origin'], b), 'ls-remote').stdout;
+      assert.ok(listed.includes(`${await head(t, a)}\trefs/tags/v1^{}`), 'the peeled tag is advertised');
       assert.equal(await head(t, b, 'HEAD^{tree}'), await head(t, a, 'HEAD^{tree}'));
       await assertFsck(repo);
     });
