@@ -3,9 +3,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { authorize, ssh, sshClientDir, startSshNode, type SshClientDir, type SshNode } from './fixtures.ts';
+import { authorize, needsSsh, ssh, sshClientDir, startSshNode, type SshClientDir, type SshNode } from './fixtures.ts';
 
-describe('ssh exec through alknet/ssh', () => {
+describe('ssh exec through alknet/ssh', { skip: needsSsh }, () => {
   let node: SshNode;
   let client: SshClientDir;
   let stranger: SshClientDir;

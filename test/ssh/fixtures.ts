@@ -14,10 +14,13 @@ import { startNode, type RunningNode } from '../../supervisors/startNode.ts';
 import { DEFAULT_CONFIG, type NodeConfig, type SshConfig } from '../../supervisors/config.ts';
 import { VAULT_SYSTEM_ID } from '../../actors/vault/messages.ts';
 import { sshProtocol } from '../../protocols/ssh/protocol.ts';
+import { skipUnlessTool } from '../support/tools.ts';
 
 export const projectRoot = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const BIN = path.join(projectRoot, 'cli', 'bin.js');
 export const PASSPHRASE = 'ssh-test passphrase';
+/** A suite's `skip` when the OpenSSH client (ssh, scp, sftp, ssh-keygen) is missing; under CI=true the file fails. */
+export const needsSsh = skipUnlessTool('ssh', 'openssh-client');
 const TEST_KDF = { N: 1024, r: 8, p: 1 };
 
 export async function makeHome(prefix = 'alknet-ssh-'): Promise<string> {

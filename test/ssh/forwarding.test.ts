@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { authorize, run, sshClientDir, startSshNode, type SshClientDir, type SshNode } from './fixtures.ts';
+import { authorize, needsSsh, run, sshClientDir, startSshNode, type SshClientDir, type SshNode } from './fixtures.ts';
+import { skipUnlessTool } from '../support/tools.ts';
 
 /** A port that was free a moment ago (for ssh -L/-D/-R, which need a number up front). */
 async function freePort(): Promise<number> {
@@ -30,7 +31,7 @@ async function curlUntil(args: string[], tries = 100): Promise<string> {
   throw new Error(`curl ${args.join(' ')} never answered: ${last}`);
 }
 
-describe('ssh port forwarding', () => {
+describe('ssh port forwarding', { skip: needsSsh || skipUnlessTool('curl', 'curl') }, () => {
   let node: SshNode;
   let client: SshClientDir;
   let web: http.Server;

@@ -10,7 +10,7 @@ import ssh2 from 'ssh2';
 import { dial } from '../../actors/listener/dial.ts';
 import { sshOverConnection } from '../../protocols/ssh/client.ts';
 import { hashPassword } from '../../protocols/ssh/passwords.ts';
-import { authorize, ssh, sshClientDir, startSshNode, type SshClientDir, type SshNode } from './fixtures.ts';
+import { authorize, needsSsh, ssh, sshClientDir, startSshNode, type SshClientDir, type SshNode } from './fixtures.ts';
 
 /** Resolves with `value` after `ms` (unref'd: never keeps the process alive). */
 function after_(ms: number, value: string): Promise<string> {
@@ -60,7 +60,7 @@ async function loginAndRun(node: SshNode, client: SshClientDir, transport: 'tls'
   }
 }
 
-describe('alknet/ssh hardening: malformed packets, stalled handshakes', () => {
+describe('alknet/ssh hardening: malformed packets, stalled handshakes', { skip: needsSsh }, () => {
   // A short login grace time, so a client that sends half a packet is let go in seconds; logins
   // here are in-process (tens of milliseconds), far inside it.
   let node: SshNode;
@@ -103,7 +103,7 @@ describe('alknet/ssh hardening: malformed packets, stalled handshakes', () => {
   });
 });
 
-describe('alknet/ssh hardening: 20 concurrent sessions', () => {
+describe('alknet/ssh hardening: 20 concurrent sessions', { skip: needsSsh }, () => {
   let node: SshNode;
   let client: SshClientDir;
   before(async () => {
@@ -125,7 +125,7 @@ describe('alknet/ssh hardening: 20 concurrent sessions', () => {
   });
 });
 
-describe('alknet/ssh: 100 failed logins from one address', () => {
+describe('alknet/ssh: 100 failed logins from one address', { skip: needsSsh }, () => {
   let node: SshNode;
   let client: SshClientDir;
   before(async () => {

@@ -7,9 +7,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { dial } from '../../actors/listener/dial.ts';
 import { sshOverConnection } from '../../protocols/ssh/client.ts';
-import { authorize, run, ssh, sshClientDir, startSshNode, type SshClientDir, type SshNode } from './fixtures.ts';
+import { authorize, needsSsh, run, ssh, sshClientDir, startSshNode, type SshClientDir, type SshNode } from './fixtures.ts';
+import { skipUnlessTool } from '../support/tools.ts';
 
-describe('ssh sessions', () => {
+describe('ssh sessions', { skip: needsSsh || skipUnlessTool('script', 'bsdutils') }, () => {
   let node: SshNode;
   let client: SshClientDir;
   before(async () => {

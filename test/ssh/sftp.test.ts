@@ -10,11 +10,11 @@ import { createHash } from 'node:crypto';
 import { dial } from '../../actors/listener/dial.ts';
 import { sshOverConnection } from '../../protocols/ssh/client.ts';
 import type { SFTPWrapper } from 'ssh2';
-import { BIN, PASSPHRASE, authorize, content, run, sshClientDir, startSshNode, type SshClientDir, type SshNode } from './fixtures.ts';
+import { BIN, PASSPHRASE, authorize, needsSsh, content, run, sshClientDir, startSshNode, type SshClientDir, type SshNode } from './fixtures.ts';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-describe('sftp', () => {
+describe('sftp', { skip: needsSsh }, () => {
   let node: SshNode;
   let client: SshClientDir;
   let root: string;

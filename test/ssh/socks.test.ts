@@ -19,6 +19,7 @@ import { addPeer } from '../../actors/peers/peersFile.ts';
 import { openVaultFile } from '../../actors/vault/vaultFile.ts';
 import { nodeKeys } from '../../actors/vault/keys.ts';
 import { BIN, PASSPHRASE, makeHome, projectRoot, run, startSshNode, type SshNode } from './fixtures.ts';
+import { skipUnlessTool } from '../support/tools.ts';
 
 describe('SOCKS5 codec', () => {
   it('never throws and never uses more than it got, whatever the bytes', () => {
@@ -173,7 +174,7 @@ describe('SOCKS5 server: lying lengths', () => {
   });
 });
 
-describe('alknet socks', () => {
+describe('alknet socks', { skip: skipUnlessTool('curl', 'curl') }, () => {
   let node: SshNode;
   let clientHome: string;
   let web: http.Server;
