@@ -10,7 +10,7 @@ import type { Duplex, Writable } from 'node:stream';
 import type { Bus } from '../../bus/bus.ts';
 import type { SessionLog } from '../protocol.ts';
 import type { LoginGrant } from './auth.ts';
-import { acceptsEnv, childEnv, type Account } from './account.ts';
+import { acceptsEnv, childEnv, commandLine, workingDir, type Account } from './account.ts';
 
 /** Serves SFTP on an accepted subsystem channel (given by the node: protocols/sftp's file server). */
 export type SftpSubsystem = (sftp: SFTPWrapper, who: { user: string; who: string; remote: string; log: SessionLog }) => void;
@@ -77,12 +77,8 @@ function exitWith(channel: ServerChannel, code: number | null, signal: string | 
 
 function runPiped(channel: ServerChannel, deps: SessionDeps, args: string[], env: Record<string, string>): Running {
   const { account } = deps;
-  const child = spawn(account.shell, args, {
-    cwd: account.home,
-    env,
-    stdio: 'pipe',
-    ...(account.uid !== undefined ? { uid: account.uid, gid: account.gid } : {}),
-  });
+  const line = commandLine(account, args);
+  const child = spawn(line.file, line.args, { cwd: workingDir(account), env, stdio: 'pipe' });
   let done = false;
   child.stdin.on('error', () => {}); // the command may exit without reading its input
   channel.on('error', () => {});
@@ -111,14 +107,14 @@ function runPiped(channel: ServerChannel, deps: SessionDeps, args: string[], env
 
 function runWithPty(channel: ServerChannel, deps: SessionDeps, args: string[], env: Record<string, string>, info: PseudoTtyInfo): Running {
   const { account } = deps;
-  const term = pty.spawn(account.shell, args, {
+  const line = commandLine(account, args);
+  const term = pty.spawn(line.file, line.args, {
     name: env.TERM ?? 'xterm',
     cols: Math.max(1, Math.min(info.cols || 80, 1000)),
     rows: Math.max(1, Math.min(info.rows || 24, 1000)),
-    cwd: account.home,
+    cwd: workingDir(account),
     env,
     encoding: null,
-    ...(account.uid !== undefined ? { uid: account.uid, gid: account.gid } : {}),
   });
   let done = false;
   term.onData((data) => channel.write(data));

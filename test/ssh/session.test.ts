@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { dial } from '../../actors/listener/dial.ts';
 import { sshOverConnection } from '../../protocols/ssh/client.ts';
 import { authorize, needsSsh, run, ssh, sshClientDir, startSshNode, type SshClientDir, type SshNode } from './fixtures.ts';
@@ -125,5 +126,48 @@ describe('ssh sessions', { skip: needsSsh || skipUnlessTool('script', 'bsdutils'
     } finally {
       fs.rmSync(odd.dir, { recursive: true, force: true });
     }
+  });
+});
+
+// [ssh] runAs: a node running as root runs shells and commands as that user, with that user's own
+// groups only. The test process takes a supplementary group first (it runs as root), so a drop that
+// kept the node's groups (node-pty's uid/gid options do) would show it in `id -G`.
+const runAsSkip = process.getuid?.() !== 0 ? 'runs only as root (runAs applies when the node is root)'
+  : spawnSync('getent', ['passwd', 'nobody']).status !== 0 ? 'no user "nobody" to run as'
+  : needsSsh || skipUnlessTool('script', 'bsdutils') || skipUnlessTool('setpriv', 'util-linux');
+
+describe('ssh sessions as [ssh] runAs', { skip: runAsSkip }, () => {
+  let node: SshNode;
+  let client: SshClientDir;
+  let groupsBefore: number[];
+  const expectedGroups = () => execFileSync('id', ['-G', 'nobody'], { encoding: 'utf8' }).trim();
+  before(async () => {
+    groupsBefore = process.getgroups!();
+    process.setgroups!([...new Set([...groupsBefore, 4, 24])]);
+    node = await startSshNode({ maxAuthFailuresPerMinute: 1000, runAs: 'nobody', shell: '/bin/sh' });
+    client = sshClientDir(node);
+    authorize(node, client.publicKey);
+  });
+  after(async () => {
+    await node?.stop();
+    if (client) fs.rmSync(client.dir, { recursive: true, force: true });
+    process.setgroups!(groupsBefore);
+  });
+
+  it('runs a command as that user, with its own groups, in / when its home does not exist', async () => {
+    const r = await ssh(client, 'alk-tls', ['id -un; id -G; pwd']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `nobody\n${expectedGroups()}\n/\n`);
+  });
+
+  it('runs a PTY shell as that user, with its own groups', async () => {
+    const inner = `exec ssh -tt -F ${client.config} alk-quic 'id -un; id -G; tty'`;
+    const r = await run('script', ['-qec', inner, '/dev/null'], { timeoutMs: 60_000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    // `script` may echo a NUL the terminal got as "^@" before the first line.
+    const lines = r.stdout.replace(/\r/g, '').split('\n').map((l) => l.replace(/^(\^@|\0)+/, ''));
+    assert.ok(lines.includes('nobody'), r.stdout);
+    assert.ok(lines.includes(expectedGroups()), `groups: ${JSON.stringify(r.stdout)}`);
+    assert.match(r.stdout, /\/dev\/pts\/\d+/);
   });
 });
