@@ -11,7 +11,7 @@
 //   4. otherwise REFUSED (we are not authoritative and do not recurse for this client).
 // Bad input is answered FORMERR/NOTIMP/BADVERS (wire.ts says when), or dropped when there is no
 // header to answer. A client over its rate is dropped over UDP and answered REFUSED over a stream.
-import { parseQuery, encodeResponse, CLASSIC_UDP_BYTES, CLASS_IN, FLAG, HEADER_BYTES, MAX_MESSAGE_BYTES, messageId, RCODE, TYPE, type Query, type ResponseParts } from './wire.ts';
+import { parseQuery, encodeResponse, CLASSIC_UDP_BYTES, CLASS_IN, FLAG, HEADER_BYTES, MAX_MESSAGE_BYTES, messageId, RCODE, TYPE, type Query, type ResponseParts, type Rr } from './wire.ts';
 import { isUnder } from './names.ts';
 import { Zone } from './zone.ts';
 import { PkarrZoneCache, pkarrKeyOf } from './pkarrZone.ts';
@@ -57,12 +57,14 @@ export interface DnsStats {
   rcodes: Record<string, number>;
 }
 
+const NONE: Rr[] = [];
 const RCODE_NAMES = Object.fromEntries(Object.entries(RCODE).map(([k, v]) => [v, k])) as Record<number, string>;
 
 export class DnsCore {
   readonly #zones: Zone[];
   readonly #pkarr: PkarrLookup | undefined;
   readonly #pkarrZones: PkarrZoneCache;
+  readonly #pkarrInFlight = new Map<string, Promise<Uint8Array | null>>();
   readonly #forwarder: Forwarder | null;
   readonly #forwardFrom: (address: string) => boolean;
   readonly #limiter: RateLimiter | null;
@@ -83,12 +85,18 @@ export class DnsCore {
   }
 
   /** The response to `message` from `client`, or null when nothing is to be sent back. */
-  async answer(message: Uint8Array, client: DnsClient): Promise<Uint8Array | null> {
+  answer(message: Uint8Array, client: DnsClient): Promise<Uint8Array | null> {
+    const now = this.#answerNow(message, client);
+    return now instanceof Promise ? now : Promise.resolve(now);
+  }
+
+  /** Answers at once, except for pkarr names (a lookup by message) and forwarding. */
+  #answerNow(message: Uint8Array, client: DnsClient): Uint8Array | null | Promise<Uint8Array | null> {
     this.stats.queries++;
     if (this.#limiter && !this.#limiter.take(client.address)) {
       this.stats.limited++;
       if (client.transport === 'udp' || message.length < HEADER_BYTES) return null;
-      return this.#respond({ id: messageId(message), opcode: 0, rd: false, aa: false, ra: false, rcode: RCODE.REFUSED, question: null, answers: [], authority: [], additional: [], edns: null }, client, null);
+      return this.#respond({ id: messageId(message), opcode: 0, rd: false, aa: false, ra: false, rcode: RCODE.REFUSED, question: null, answers: NONE, authority: NONE, additional: NONE, edns: null }, client, null);
     }
     const parsed = parseQuery(message);
     if (!parsed.ok) {
@@ -97,75 +105,90 @@ export class DnsCore {
         return null;
       }
       return this.#respond(
-        { id: parsed.id, opcode: parsed.opcode, rd: parsed.rd, aa: false, ra: false, rcode: parsed.rcode, question: parsed.question, answers: [], authority: [], additional: [], edns: parsed.edns ? { udpSize: this.#maxUdpBytes } : null },
+        { id: parsed.id, opcode: parsed.opcode, rd: parsed.rd, aa: false, ra: false, rcode: parsed.rcode, question: parsed.question, answers: NONE, authority: NONE, additional: NONE, edns: parsed.edns ? { udpSize: this.#maxUdpBytes } : null },
         client,
         parsed.edns?.udpSize ?? null,
       );
     }
     const query = parsed.query;
-    const mayForward = this.#forwarder !== null && this.#forwardFrom(client.address);
-    const base = {
-      id: query.id,
-      opcode: 0,
-      rd: query.rd,
-      ra: mayForward,
-      cd: query.cd,
-      question: query.question,
-      additional: [],
-      edns: query.edns ? { udpSize: this.#maxUdpBytes } : null,
-    };
-    const udpSize = query.edns?.udpSize ?? null;
     const { question } = query;
     if (question.type === TYPE.OPT || question.type === TYPE.AXFR || question.type === TYPE.IXFR || (question.type >= 128 && question.type <= 254)) {
       // OPT is no question; zone transfers and the meta types are not served.
-      return this.#respond({ ...base, aa: false, rcode: question.type === TYPE.OPT ? RCODE.FORMERR : RCODE.REFUSED, answers: [], authority: [] }, client, udpSize);
+      return this.#reply(query, client, false, question.type === TYPE.OPT ? RCODE.FORMERR : RCODE.REFUSED);
     }
-    if (question.class !== CLASS_IN) return this.#respond({ ...base, aa: false, rcode: RCODE.REFUSED, answers: [], authority: [] }, client, udpSize);
+    if (question.class !== CLASS_IN) return this.#reply(query, client, false, RCODE.REFUSED);
+    const key = pkarrKeyOf(question.name);
+    if (key !== null && this.#pkarr) return this.#answerPkarr(query, client, key);
+    // The most specific configured zone that holds the name.
+    for (const zone of this.#zones) {
+      if (isUnder(question.name, zone.origin)) {
+        const found = zone.lookup(question.name, question.type);
+        return this.#reply(query, client, true, found.rcode, found.answers, found.authority);
+      }
+    }
+    if (query.rd && this.#mayForward(client)) return this.#forward(message, query, client);
+    return this.#reply(query, client, false, RCODE.REFUSED);
+  }
 
-    const zone = await this.#zoneFor(question.name).catch((err: unknown) => {
-      this.#log?.warn({ name: question.name.slice(0, 120), error: err instanceof Error ? err.message : String(err) }, 'dns: pkarr lookup failed');
-      return 'failed' as const;
-    });
-    if (zone === 'failed') return this.#respond({ ...base, aa: false, rcode: RCODE.SERVFAIL, answers: [], authority: [] }, client, udpSize);
-    if (zone === 'no packet') {
+  #mayForward(client: DnsClient): boolean {
+    return this.#forwarder !== null && this.#forwardFrom(client.address);
+  }
+
+  /** A response to a parsed query: its header bits, question and EDNS answered in kind. */
+  #reply(query: Query, client: DnsClient, aa: boolean, rcode: number, answers: Rr[] = NONE, authority: Rr[] = NONE): Uint8Array {
+    return this.#respond(
+      { id: query.id, opcode: 0, rd: query.rd, ra: this.#mayForward(client), cd: query.cd, aa, rcode, question: query.question, answers, authority, additional: NONE, edns: query.edns ? { udpSize: this.#maxUdpBytes } : null },
+      client,
+      query.edns?.udpSize ?? null,
+    );
+  }
+
+  /** `<z32>` and names under it: the records of the packet stored for the key. */
+  async #answerPkarr(query: Query, client: DnsClient, key: string): Promise<Uint8Array> {
+    let signed: Uint8Array | null;
+    try {
+      signed = await this.#lookupPkarr(key);
+    } catch (err) {
+      this.#log?.warn({ name: query.question.name.slice(0, 120), error: err instanceof Error ? err.message : String(err) }, 'dns: pkarr lookup failed');
+      return this.#reply(query, client, false, RCODE.SERVFAIL);
+    }
+    if (!signed) {
       // A key nobody has published (here): no name under it exists, the key itself included.
-      const soa = this.#pkarrZones.emptyZone(pkarrKeyOf(question.name)!).negativeSoa;
-      return this.#respond({ ...base, aa: true, rcode: RCODE.NXDOMAIN, answers: [], authority: [soa] }, client, udpSize);
+      return this.#reply(query, client, true, RCODE.NXDOMAIN, NONE, [this.#pkarrZones.emptyZone(key).negativeSoa]);
     }
-    if (zone) {
-      const found = zone.lookup(question.name, question.type);
-      return this.#respond({ ...base, aa: true, rcode: found.rcode, answers: found.answers, authority: found.authority }, client, udpSize);
-    }
-    if (mayForward && query.rd) return this.#forward(message, query, client, base, udpSize);
-    return this.#respond({ ...base, aa: false, rcode: RCODE.REFUSED, answers: [], authority: [] }, client, udpSize);
+    const found = this.#pkarrZones.zoneOf(key, signed).lookup(query.question.name, query.question.type);
+    return this.#reply(query, client, true, found.rcode, found.answers, found.authority);
   }
 
   /**
-   * The zone that answers for `name`: its pkarr key's ('no packet' when none is stored for the key),
-   * or the most specific configured one; null when none.
+   * One pkarr.get per key at a time: queries for a key whose lookup is in flight share its answer
+   * (under load most queries for a popular key do). Nothing is kept after it settles, so a newly
+   * stored packet is answered from the next query on.
    */
-  async #zoneFor(name: string): Promise<Zone | 'no packet' | null> {
-    const key = pkarrKeyOf(name);
-    if (key !== null && this.#pkarr) {
-      const signed = await this.#pkarr(key);
-      return signed ? this.#pkarrZones.zoneOf(key, signed) : 'no packet';
+  #lookupPkarr(key: string): Promise<Uint8Array | null> {
+    let pending = this.#pkarrInFlight.get(key);
+    if (!pending) {
+      pending = this.#pkarr!(key).finally(() => this.#pkarrInFlight.delete(key));
+      this.#pkarrInFlight.set(key, pending);
     }
-    for (const zone of this.#zones) if (isUnder(name, zone.origin)) return zone;
-    return null;
+    return pending;
   }
 
-  async #forward(message: Uint8Array, query: Query, client: DnsClient, base: Omit<ResponseParts, 'aa' | 'rcode' | 'answers' | 'authority'>, udpSize: number | null): Promise<Uint8Array | null> {
+  async #forward(message: Uint8Array, query: Query, client: DnsClient): Promise<Uint8Array | null> {
     this.stats.forwarded++;
     const answer = await this.#forwarder!.forward(message, client.transport !== 'udp');
-    if (!answer) return this.#respond({ ...base, aa: false, rcode: RCODE.SERVFAIL, answers: [], authority: [] }, client, udpSize);
-    const limit = this.#sizeLimit(client, udpSize);
+    if (!answer) return this.#reply(query, client, false, RCODE.SERVFAIL);
+    const limit = this.#sizeLimit(client, query.edns?.udpSize ?? null);
     answer[3] = answer[3]! | (FLAG.RA & 0xff); // recursion is available here, whatever the upstream says
     const rcode = answer[3]! & 0xf;
     this.#count(rcode);
     if (answer.length <= limit) return answer;
     // Too big for this UDP client: the header and question only, TC set, so it asks again over TCP.
     const flags = (answer[2]! << 8) | answer[3]!;
-    return encodeResponse({ ...base, aa: (flags & FLAG.AA) !== 0, ra: (flags & FLAG.RA) !== 0, rcode, answers: [], authority: [], tc: true }, limit);
+    return encodeResponse(
+      { id: query.id, opcode: 0, rd: query.rd, cd: query.cd, aa: (flags & FLAG.AA) !== 0, ra: true, rcode, question: query.question, answers: NONE, authority: NONE, additional: NONE, edns: query.edns ? { udpSize: this.#maxUdpBytes } : null, tc: true },
+      limit,
+    );
   }
 
   #sizeLimit(client: DnsClient, udpSize: number | null): number {

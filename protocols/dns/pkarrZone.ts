@@ -80,22 +80,24 @@ export function pkarrZone(publicKey: string, signed: Uint8Array, negativeTtl: nu
   return new Zone(publicKey, rrs, pkarrSoa(publicKey, serial, negativeTtl));
 }
 
-/** Zones of recently seen packets, keyed by key and checked against the packet's signature. */
+function sameSignature(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length < 64 || b.length < 64) return false;
+  for (let i = 0; i < 64; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Zones of recently made packets (oldest made first out), keyed by key and checked against the packet's signature. */
 export class PkarrZoneCache {
-  readonly #zones = new Map<string, { signature: Buffer; zone: Zone }>();
+  readonly #zones = new Map<string, { signed: Uint8Array; zone: Zone }>();
   constructor(private readonly max = 4096, private readonly negativeTtl = 300) {}
 
   zoneOf(publicKey: string, signed: Uint8Array): Zone {
-    const signature = Buffer.from(signed.subarray(0, 64));
     const hit = this.#zones.get(publicKey);
-    if (hit && hit.signature.equals(signature)) {
-      this.#zones.delete(publicKey);
-      this.#zones.set(publicKey, hit);
-      return hit.zone;
-    }
+    // The same packet: the same bytes object (in-process the store hands out the one it holds), or the same signature.
+    if (hit && (hit.signed === signed || sameSignature(hit.signed, signed))) return hit.zone;
     const zone = pkarrZone(publicKey, signed, this.negativeTtl);
     this.#zones.delete(publicKey);
-    this.#zones.set(publicKey, { signature, zone });
+    this.#zones.set(publicKey, { signed: Uint8Array.from(signed), zone });
     if (this.#zones.size > this.max) this.#zones.delete(this.#zones.keys().next().value!);
     return zone;
   }

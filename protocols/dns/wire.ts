@@ -15,7 +15,7 @@
 // dns-packet decoded). dns-packet never compresses names; that is fine at these sizes.
 import dnsPacket from 'dns-packet';
 import { createRequire } from 'node:module';
-import { MAX_LABEL_BYTES, MAX_NAME_BYTES, nameKey, nameLabels } from './names.ts';
+import { labelKey, MAX_LABEL_BYTES, MAX_NAME_BYTES, nameLabels } from './names.ts';
 
 export { MAX_LABEL_BYTES, MAX_NAME_BYTES };
 
@@ -51,8 +51,8 @@ export interface Edns {
 }
 
 export interface Question {
-  /** The name's labels as they came (case kept), without the root label. */
-  labels: Uint8Array[];
+  /** The name as it came, uncompressed wire form (length-prefixed labels, case kept, final zero). */
+  wire: Uint8Array;
   /** The name's key: lower-case, dot-separated, bytes outside printable ASCII (and '.' and '\') escaped as \DDD. '' for the root. */
   name: string;
   type: number;
@@ -78,10 +78,25 @@ export type ParseResult =
 
 class WireError extends Error {}
 
-/** A name read from a message: its labels and where the bytes after it start. */
+/** A name read from a message: its key, its uncompressed wire form and where the bytes after it start. */
 interface ReadName {
-  labels: Uint8Array[];
+  key: string;
+  wire: Uint8Array;
+  /** Labels in it (0 for the root). */
+  labels: number;
   next: number;
+}
+
+/** The key of the label at buf[start, start+len): a latin1 slice when it needs no escape (the usual case). */
+function rangeKey(buf: Uint8Array, start: number, len: number): string {
+  let upper = false;
+  for (let i = start; i < start + len; i++) {
+    const b = buf[i]!;
+    if (b <= 0x20 || b >= 0x7f || b === 0x2e || b === 0x5c) return labelKey(buf.subarray(start, start + len));
+    if (b >= 0x41 && b <= 0x5a) upper = true;
+  }
+  const text = String.fromCharCode.apply(null, buf.subarray(start, start + len) as unknown as number[]);
+  return upper ? text.toLowerCase() : text;
 }
 
 /**
@@ -90,12 +105,15 @@ interface ReadName {
  * strictly earlier and the walk ends; MAX_POINTER_HOPS bounds it again.
  */
 export function readName(buf: Uint8Array, offset: number): ReadName {
-  const labels: Uint8Array[] = [];
+  let key = '';
+  let labels = 0;
   let wireBytes = 1; // the final zero
   let pos = offset;
   let floor = offset; // a pointer must point below where the current run of labels started
   let next = -1;
   let hops = 0;
+  /** Where each label starts: the wire form of a compressed name is put together from them. */
+  const starts: number[] = [];
   for (;;) {
     if (pos >= buf.length) throw new WireError('name runs past the end of the message');
     const len = buf[pos]!;
@@ -119,10 +137,23 @@ export function readName(buf: Uint8Array, offset: number): ReadName {
     if (pos + 1 + len > buf.length) throw new WireError('label runs past the end of the message');
     wireBytes += len + 1;
     if (wireBytes > MAX_NAME_BYTES) throw new WireError('name over 255 bytes');
-    labels.push(buf.subarray(pos + 1, pos + 1 + len));
+    key = labels === 0 ? rangeKey(buf, pos + 1, len) : `${key}.${rangeKey(buf, pos + 1, len)}`;
+    labels++;
+    starts.push(pos);
     pos += 1 + len;
   }
-  return { labels, next };
+  let wire: Uint8Array;
+  if (hops === 0) wire = buf.subarray(offset, next);
+  else {
+    wire = new Uint8Array(wireBytes);
+    let at = 0;
+    for (const p of starts) {
+      const n = buf[p]! + 1;
+      wire.set(buf.subarray(p, p + n), at);
+      at += n;
+    }
+  }
+  return { key, wire, labels, next };
 }
 
 export function encodeLabels(labels: readonly Uint8Array[]): Uint8Array {
@@ -141,6 +172,10 @@ export function encodeLabels(labels: readonly Uint8Array[]): Uint8Array {
 
 const u16 = (buf: Uint8Array, at: number): number => (buf[at]! << 8) | buf[at + 1]!;
 
+function refusal(rcode: number, reason: string, id: number, opcode: number, rd: boolean, question: Question | null, edns: Edns | null): ParseResult {
+  return { ok: false, drop: false, rcode, id, opcode, rd, question, edns, reason };
+}
+
 /** Parses one query; never throws (see the file's header for what is refused and why). */
 export function parseQuery(buf: Uint8Array): ParseResult {
   if (buf.length < HEADER_BYTES) return { ok: false, drop: true, reason: `message of ${buf.length} bytes has no complete header` };
@@ -154,7 +189,7 @@ export function parseQuery(buf: Uint8Array): ParseResult {
   const nscount = u16(buf, 8);
   const arcount = u16(buf, 10);
   const fail = (rcode: number, reason: string, question: Question | null = null, edns: Edns | null = null): ParseResult =>
-    ({ ok: false, drop: false, rcode, id, opcode, rd, question, edns, reason });
+    refusal(rcode, reason, id, opcode, rd, question, edns);
   if (opcode !== 0) return fail(RCODE.NOTIMP, `opcode ${opcode} is not served (only QUERY)`);
   if (qdcount !== 1) return fail(RCODE.FORMERR, `a query carries exactly one question (QDCOUNT ${qdcount})`);
   if (ancount !== 0 || nscount !== 0) return fail(RCODE.FORMERR, `a query carries no answer or authority records (ANCOUNT ${ancount}, NSCOUNT ${nscount})`);
@@ -164,7 +199,7 @@ export function parseQuery(buf: Uint8Array): ParseResult {
   try {
     const name = readName(buf, HEADER_BYTES);
     if (name.next + 4 > buf.length) throw new WireError('question cut off');
-    question = { labels: name.labels, name: nameKey(name.labels), type: u16(buf, name.next), class: u16(buf, name.next + 2) };
+    question = { wire: name.wire, name: name.key, type: u16(buf, name.next), class: u16(buf, name.next + 2) };
     pos = name.next + 4;
   } catch (err) {
     return fail(RCODE.FORMERR, `bad question: ${(err as Error).message}`);
@@ -180,7 +215,7 @@ export function parseQuery(buf: Uint8Array): ParseResult {
       if (pos + 10 + rdlength > buf.length) throw new WireError('record data runs past the end of the message');
       if (type === TYPE.OPT) {
         if (edns) throw new WireError('more than one OPT record');
-        if (owner.labels.length !== 0) throw new WireError('OPT record not owned by the root');
+        if (owner.labels !== 0) throw new WireError('OPT record not owned by the root');
         // Options: each a code, a length and that many bytes, filling rdata exactly.
         let o = pos + 10;
         const end = o + rdlength;
@@ -266,66 +301,88 @@ export interface ResponseParts {
   tc?: boolean;
 }
 
+/** Owner names already written, per name (the question's own name is written from its wire form). */
+const ownerWires = new Map<string, Uint8Array>();
+
+function ownerWire(name: string, question: Question | null): Uint8Array {
+  if (question && name === question.name) return question.wire;
+  let wire = ownerWires.get(name);
+  if (!wire) {
+    wire = encodeLabels(nameLabels(name));
+    if (ownerWires.size >= 4096) ownerWires.clear();
+    ownerWires.set(name, wire);
+  }
+  return wire;
+}
+
+function sectionBytes(rrs: readonly Rr[], question: Question | null): number {
+  let n = 0;
+  for (const rr of rrs) n += ownerWire(rr.name, question).length + encodeRrTail(rr).length;
+  return n;
+}
+
+function writeSection(out: Uint8Array, pos: number, rrs: readonly Rr[], question: Question | null): number {
+  for (const rr of rrs) {
+    const owner = ownerWire(rr.name, question);
+    out.set(owner, pos);
+    pos += owner.length;
+    const tail = encodeRrTail(rr);
+    out.set(tail, pos);
+    pos += tail.length;
+  }
+  return pos;
+}
+
+const NO_RECORDS: readonly Rr[] = [];
+
 /** Encodes a response; when it exceeds `maxBytes`, the records are left out and TC is set. */
 export function encodeResponse(parts: ResponseParts, maxBytes: number): Uint8Array {
-  const questionWire = parts.question ? encodeLabels(parts.question.labels) : null;
-  const ownerCache = new Map<string, Uint8Array>();
-  const owner = (name: string): Uint8Array => {
-    if (parts.question && name === parts.question.name) return questionWire!;
-    let wire = ownerCache.get(name);
-    if (!wire) ownerCache.set(name, (wire = encodeLabels(nameLabels(name))));
-    return wire;
-  };
-  const sections = [parts.answers, parts.authority, parts.additional].map((rrs) => rrs.map((rr) => [owner(rr.name), encodeRrTail(rr)] as const));
+  const question = parts.question;
   const optBytes = parts.edns ? 11 : 0;
-  const questionBytes = questionWire ? questionWire.length + 4 : 0;
-  let size = HEADER_BYTES + questionBytes + optBytes;
-  for (const section of sections) for (const [o, t] of section) size += o.length + t.length;
+  const questionBytes = question ? question.wire.length + 4 : 0;
+  let answers: readonly Rr[] = parts.answers;
+  let authority: readonly Rr[] = parts.authority;
+  let additional: readonly Rr[] = parts.additional;
+  let size = HEADER_BYTES + questionBytes + optBytes + sectionBytes(answers, question) + sectionBytes(authority, question) + sectionBytes(additional, question);
   let truncated = parts.tc === true;
   if (size > maxBytes) {
     truncated = true;
     size = HEADER_BYTES + questionBytes + optBytes;
-    for (const section of sections) section.length = 0;
+    answers = authority = additional = NO_RECORDS;
   }
   const out = new Uint8Array(size);
-  const view = new DataView(out.buffer);
-  const extended = parts.rcode >> 4;
   let flags = FLAG.QR | ((parts.opcode & 0xf) << 11) | (parts.rcode & 0xf);
   if (parts.aa) flags |= FLAG.AA;
   if (truncated) flags |= FLAG.TC;
   if (parts.rd) flags |= FLAG.RD;
   if (parts.ra) flags |= FLAG.RA;
   if (parts.cd) flags |= FLAG.CD;
-  view.setUint16(0, parts.id);
-  view.setUint16(2, flags);
-  view.setUint16(4, questionWire ? 1 : 0);
-  view.setUint16(6, sections[0]!.length);
-  view.setUint16(8, sections[1]!.length);
-  view.setUint16(10, sections[2]!.length + (parts.edns ? 1 : 0));
+  const put16 = (at: number, v: number): void => {
+    out[at] = v >> 8;
+    out[at + 1] = v & 0xff;
+  };
+  put16(0, parts.id);
+  put16(2, flags);
+  put16(4, question ? 1 : 0);
+  put16(6, answers.length);
+  put16(8, authority.length);
+  put16(10, additional.length + (parts.edns ? 1 : 0));
   let pos = HEADER_BYTES;
-  if (questionWire) {
-    out.set(questionWire, pos);
-    pos += questionWire.length;
-    view.setUint16(pos, parts.question!.type);
-    view.setUint16(pos + 2, parts.question!.class);
+  if (question) {
+    out.set(question.wire, pos);
+    pos += question.wire.length;
+    put16(pos, question.type);
+    put16(pos + 2, question.class);
     pos += 4;
   }
-  for (const section of sections) {
-    for (const [o, t] of section) {
-      out.set(o, pos);
-      pos += o.length;
-      out.set(t, pos);
-      pos += t.length;
-    }
-  }
+  pos = writeSection(out, pos, answers, question);
+  pos = writeSection(out, pos, authority, question);
+  pos = writeSection(out, pos, additional, question);
   if (parts.edns) {
-    out[pos] = 0; // root
-    view.setUint16(pos + 1, TYPE.OPT);
-    view.setUint16(pos + 3, parts.edns.udpSize);
-    out[pos + 5] = extended;
-    out[pos + 6] = 0; // version
-    view.setUint16(pos + 7, 0); // flags (DO is not echoed: we sign nothing)
-    view.setUint16(pos + 9, 0); // no options
+    // root owner, type OPT, our UDP size, extended rcode, version 0, no flags (DO is not echoed: we sign nothing), no options
+    put16(pos + 1, TYPE.OPT);
+    put16(pos + 3, parts.edns.udpSize);
+    out[pos + 5] = parts.rcode >> 4;
   }
   return out;
 }
