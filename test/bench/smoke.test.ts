@@ -10,10 +10,15 @@ import fs from 'node:fs';
 import { needed } from '../support/tools.ts';
 
 const root = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
-const BENCHES = ['bus', 'supervisor', 'vault', 'transport', 'call', 'restart', 'blobs', 'tensor', 'cli', 'http', 'git', 'ssh'];
+const BENCHES = ['bus', 'supervisor', 'vault', 'transport', 'call', 'restart', 'blobs', 'tensor', 'cli', 'http', 'git', 'ssh', 'dns'];
 // bench/ssh runs a private OpenSSH sshd beside the node: skipped without it (failed under CI=true).
 const SKIP: Record<string, string | false> = {
   ssh: needed(fs.existsSync('/usr/sbin/sshd') || undefined, '/usr/sbin/sshd not found: install it with "apt-get install -y openssh-server" (npm test does this as root)').skip,
+  // bench/dns compares with dnsperf against knotd: benchmark-only tools (scripts/bench-deps.sh), not
+  // installed by npm test, so a plain skip without them, in CI too.
+  dns: ['dnsperf', 'knotd'].every((tool) => ['/usr/bin', '/usr/sbin', '/usr/local/bin', '/usr/local/sbin'].some((dir) => fs.existsSync(path.join(dir, tool))))
+    ? false
+    : 'dnsperf or knotd not installed: scripts/bench-deps.sh installs them (apt-get install -y dnsperf knot)',
 };
 
 for (const name of BENCHES) {
