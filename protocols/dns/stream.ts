@@ -86,11 +86,9 @@ export function serveDnsStream(stream: Duplex, options: DnsStreamOptions): Promi
         .then((answer) => {
           inFlight--;
           if (closed) return;
-          if (answer) stream.write(frame(answer));
-          else if (message.length >= 2) {
-            // Nothing to answer (a response, a cut header): a stream client would wait for it; close instead.
-            return close(`message ${messageId(message)} cannot be answered`);
-          }
+          // Nothing to answer (a response, a cut header): a stream client would wait for it; close instead.
+          if (!answer) return close(`message ${messageId(message)} cannot be answered`);
+          stream.write(frame(answer));
           resume();
           finishIfDone();
         });
