@@ -174,23 +174,30 @@ async function runConnect(ctx: CommandContext): Promise<number> {
     throw new CliError((err as Error).message);
   }
   const stream = await conn.openStream();
-  await new Promise<void>((resolve) => {
+  let finish!: () => void;
+  const finished = new Promise<void>((resolve) => {
     let done = false;
-    const finish = () => {
+    finish = () => {
       if (done) return;
       done = true;
       resolve();
     };
-    ctx.stdin.pipe(stream);
-    stream.pipe(ctx.stdout, { end: false });
-    stream.on('end', finish);
-    stream.on('close', finish);
-    stream.on('error', (err) => {
-      ctx.stderr.write(`alknet: stream error: ${err.message}\n`);
-      finish();
-    });
-    void conn.closed.then(finish);
   });
+  ctx.stdin.pipe(stream);
+  stream.pipe(ctx.stdout, { end: false });
+  stream.on('end', finish);
+  stream.on('close', finish);
+  stream.on('error', (err) => {
+    ctx.stderr.write(`alknet: stream error: ${err.message}\n`);
+    finish();
+  });
+  void conn.closed.then(finish);
+  // OpenSSH ends its ProxyCommand with SIGHUP: close the connection first, so the node frees it now
+  // rather than at its idle timeout (over QUIC nothing else would tell it).
+  const signals = ['SIGHUP', 'SIGTERM', 'SIGINT'] as const;
+  for (const signal of signals) process.once(signal, finish);
+  await finished;
+  for (const signal of signals) process.off(signal, finish);
   await conn.close('done').catch(() => {});
   return 0;
 }
