@@ -22,7 +22,7 @@ import { configZones, DEFAULT_DNS_CONFIG, parseCidr, parseUpstream, type DnsConf
 export type DnsTransport = 'udp' | 'tcp' | 'dot' | 'doq' | 'doh';
 
 export interface DnsClient {
-  /** The client's IP address (rate limit, forwardFrom). */
+  /** The client's IP address (rate limit, forwardFrom); '' when the transport does not say (no rate limit then). */
   address: string;
   transport: DnsTransport;
 }
@@ -93,7 +93,7 @@ export class DnsCore {
   /** Answers at once, except for pkarr names (a lookup by message) and forwarding. */
   #answerNow(message: Uint8Array, client: DnsClient): Uint8Array | null | Promise<Uint8Array | null> {
     this.stats.queries++;
-    if (this.#limiter && !this.#limiter.take(client.address)) {
+    if (this.#limiter && client.address !== '' && !this.#limiter.take(client.address)) {
       this.stats.limited++;
       if (client.transport === 'udp' || message.length < HEADER_BYTES) return null;
       return this.#respond({ id: messageId(message), opcode: 0, rd: false, aa: false, ra: false, rcode: RCODE.REFUSED, question: null, answers: NONE, authority: NONE, additional: NONE, edns: null }, client, null);

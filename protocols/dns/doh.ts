@@ -93,7 +93,9 @@ export function dohMount(config: DnsConfig): HttpMount {
         if (body === null) return fail(res, 413, `the query is above ${config.maxQueryBytes} bytes`);
         query = body;
       }
-      const address = (req.socket as { remoteAddress?: string } | undefined)?.remoteAddress ?? 'unknown';
+      // h2 and http/1.1 give the TLS socket's address; alknet/http (a QUIC stream fed to node:http) gives
+      // none: '' (not rate limited here; the QUIC listener bounds its connections per address).
+      const address = (req.socket as { remoteAddress?: string } | undefined)?.remoteAddress ?? '';
       const answer = await core.answer(query, { address, transport: 'doh' });
       if (!answer) return fail(res, 400, 'the body is not a DNS query');
       res.writeHead(200, { 'content-type': DNS_MESSAGE_TYPE, 'content-length': String(answer.length), 'cache-control': `max-age=${maxAge(answer)}` });

@@ -266,3 +266,30 @@ test('a packet signed outside the project (Python cryptography) PUT to the relay
   assert.equal((await put(outside.newer)).status, 204);
   assert.deepEqual((await dig(n.dnsPort, [outside.z32, 'A'])).answer.map((r) => r.data), ['192.0.2.8']);
 });
+
+test('DoH over alknet/http (HTTP/1.1 on a QUIC stream): POST /dns-query is answered too', { skip }, async () => {
+  const conn = await dial(`${n.node.nodeId}@127.0.0.1:${n.node.quicPort}`, { alpn: 'alknet/http', transport: 'quic', identity: ephemeralKeyPair() });
+  try {
+    const stream = await conn.openStream();
+    const query = buildQuery({ name: 'www.example.test', type: 'A', id: 0 });
+    const head = `POST /dns-query HTTP/1.1\r\nHost: n\r\nContent-Type: application/dns-message\r\nContent-Length: ${query.length}\r\nConnection: close\r\n\r\n`;
+    const raw = await new Promise<Buffer>((resolve) => {
+      const chunks: Buffer[] = [];
+      const timer = setTimeout(() => resolve(Buffer.concat(chunks)), 15_000);
+      stream.on('data', (d: Buffer) => chunks.push(d));
+      stream.on('end', () => {
+        clearTimeout(timer);
+        resolve(Buffer.concat(chunks));
+      });
+      stream.on('error', () => resolve(Buffer.concat(chunks)));
+      stream.write(Buffer.concat([Buffer.from(head), query]));
+    });
+    const split = raw.indexOf('\r\n\r\n');
+    assert.match(raw.subarray(0, split).toString(), /^HTTP\/1\.1 200/);
+    assert.match(raw.subarray(0, split).toString(), /content-type: application\/dns-message/i);
+    const answer = dnsPacket.decode(raw.subarray(split + 4));
+    assert.deepEqual(answer.answers?.map((a) => (a as { data?: unknown }).data), ['192.0.2.1']);
+  } finally {
+    await conn.close('done');
+  }
+});
