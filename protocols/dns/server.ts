@@ -104,6 +104,7 @@ export async function startPlainDns(options: PlainDnsOptions): Promise<PlainDnsS
   const port = udp.address().port;
   const udpSocket = udp;
 
+  let closing: Promise<void> | null = null;
   udpSocket.on('message', (msg, rinfo) => {
     if (udpInFlight >= maxUdpInFlight) return;
     udpInFlight++;
@@ -112,13 +113,17 @@ export async function startPlainDns(options: PlainDnsOptions): Promise<PlainDnsS
       .catch(() => null)
       .then((answer) => {
         udpInFlight--;
-        if (answer) udpSocket.send(answer, rinfo.port, rinfo.address, () => {});
+        if (!answer || closing) return;
+        try {
+          udpSocket.send(answer, rinfo.port, rinfo.address, () => {});
+        } catch {
+          // the socket closed while this query was answered
+        }
       });
   });
   udpSocket.on('error', (err) => options.log?.warn({ error: err.message }, 'dns: udp socket error'));
   options.log?.info({ address: formatAddress(host, port) }, 'dns: listening on UDP and TCP');
 
-  let closing: Promise<void> | null = null;
   return {
     host,
     port,
