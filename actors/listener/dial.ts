@@ -236,7 +236,7 @@ async function dialQuic(target: ParsedAddress, check: ServerCheck, opts: DialOpt
     throw new Error(`QUIC connection to ${where} failed: ${(err as Error).message}`);
   }
   const quicClient = client;
-  return wrapQuicConnection(quicClient.connection, {
+  const conn = wrapQuicConnection(quicClient.connection, {
     alpn: opts.alpn,
     peer: serverPeer,
     logger,
@@ -244,6 +244,12 @@ async function dialQuic(target: ParsedAddress, check: ServerCheck, opts: DialOpt
     // The caller of close() is not held for the draining period (alknet/call: dial + close).
     drainInBackground: true,
   });
+  // Once the connection is over, its UDP socket (this client's own) goes too. js-quic stops it
+  // itself, except when our close() crosses the peer's CONNECTION_CLOSE: then the socket stayed
+  // open and kept the process alive (test/listener/dialClose.test.ts). Stopping it twice is a no-op.
+  const socket = (quicClient as unknown as { socket: { stop(opts: { force: boolean }): Promise<void> } }).socket;
+  void conn.closed.then(() => socket.stop({ force: true })).catch((err: Error) => logger.debug({ err: err.message }, 'quic socket stop failed'));
+  return conn;
 }
 
 async function dialTls(target: ParsedAddress, check: ServerCheck, opts: DialOptions): Promise<Connection> {
