@@ -22,7 +22,7 @@ export interface BuiltinContext {
 export function builtinProtocols(node: BuiltinContext): ProtocolSpec[] {
   // The HTTP front end carries other protocols' routes: DoH at /dns-query, the pkarr relay at /{z32},
   // git's smart HTTP under /git/.
-  const mounts = [dohMount(node.config.dns), pkarrRelayMount(), gitHttpMount({ config: node.config.git })];
+  const mounts = [dohMount(node.config.dns), pkarrRelayMount({ putsPerMinute: node.config.pkarr.relayPutsPerMinute, putBurst: node.config.pkarr.relayPutBurst }), gitHttpMount({ config: node.config.git })];
   const protocols = [callProtocol(), blobsProtocol(), ...httpProtocols({ limits: node.config.http, mounts }), ...dnsProtocols(node.config.dns), gitProtocol({ config: node.config.git })];
   // SSH's sftp subsystem and alknet/sftp serve the same folder: [ssh] sftpRoot, under the home.
   // SSH exec of git-upload-pack / git-receive-pack is served by protocols/git.

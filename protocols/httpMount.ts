@@ -20,6 +20,8 @@ export interface HttpMountRequest {
   req: IncomingMessage | Http2ServerRequest;
   res: ServerResponse | Http2ServerResponse;
   url: URL;
+  /** The client's address as the connection saw it (over QUIC too, where `req.socket` is no socket). */
+  remote: { host: string; port: number };
   /** For a prefix mount, the path after the prefix (still percent-encoded); otherwise the whole path. */
   rest: string;
   services: SessionServices;

@@ -70,6 +70,13 @@ export interface PkarrConfig {
   republishMinutes: number;
   /** DNS servers (host:port) asked for _alknet.<id> TXT when connecting to a node by id alone. */
   dnsServers: string[];
+  /**
+   * The relay API's PUTs per minute from one address (IPv4, or IPv6 /64); past it 429 with
+   * Retry-After, so one client cannot evict everyone's records by flooding new keys (default 120; 0: no limit).
+   */
+  relayPutsPerMinute: number;
+  /** PUTs one address may make at once before the per-minute rate applies (default 30). */
+  relayPutBurst: number;
 }
 
 /** [http] in config.toml: the HTTP front end's limits (h2, http/1.1, alknet/http; docs/http.md). */
@@ -160,6 +167,8 @@ export const DEFAULT_CONFIG: NodeConfig = {
     publish: false,
     republishMinutes: 60,
     dnsServers: [],
+    relayPutsPerMinute: 120,
+    relayPutBurst: 30,
   },
   git: DEFAULT_GIT_CONFIG,
 };
@@ -264,7 +273,7 @@ export function loadConfig(home: string): NodeConfig {
         case 'dhtListen':
           c.dhtListen = str(at, v);
           break;
-        case 'maxRecords': case 'republishMinutes':
+        case 'maxRecords': case 'republishMinutes': case 'relayPutsPerMinute': case 'relayPutBurst':
           c[key] = num(at, v);
           break;
         default:

@@ -15,7 +15,7 @@ import { parseQuery, encodeResponse, CLASSIC_UDP_BYTES, CLASS_IN, FLAG, HEADER_B
 import { isUnder } from './names.ts';
 import { Zone } from './zone.ts';
 import { PkarrZoneCache, pkarrKeyOf } from './pkarrZone.ts';
-import { RateLimiter } from './rateLimit.ts';
+import { RateLimiter } from '../../lib/rateLimit.ts';
 import { Forwarder } from './forward.ts';
 import { configZones, DEFAULT_DNS_CONFIG, parseCidr, parseUpstream, type DnsConfig } from './config.ts';
 

@@ -183,6 +183,7 @@ export function createHttpFrontEnd(services: SessionServices, options: { alpn: s
                 req: c.req,
                 res: c.res,
                 url: c.url,
+                remote: c.info.conn.remote,
                 rest: mountRest,
                 services: c.services,
                 signal: c.signal,

@@ -9,10 +9,15 @@
 //                304 with If-Modified-Since not older than the packet · 404 none (local store, then DHT)
 //   OPTIONS      CORS preflight (public relays answer any origin)
 //
-// The mount holds nothing: every packet goes to and comes from the pkarr service by message.
+//                429 past [pkarr] relayPutsPerMinute from one address (Retry-After)
+//
+// The mount holds no packet: every packet goes to and comes from the pkarr service by message. It
+// holds only the per-address PUT buckets, so that one client cannot flood the bounded store with
+// fresh keys and evict everyone else's records.
 import type { HttpMount, HttpMountRequest } from '../httpMount.ts';
 import { PKARR_SYSTEM_ID, MAX_SIGNED_PACKET_BYTES } from '../../actors/pkarr/messages.ts';
 import { isNodeId, publicKeyFromNodeId } from '../../lib/nodeId.ts';
+import { RateLimiter } from '../../lib/rateLimit.ts';
 import { decodeSignedPacket, httpDateOf, isEd25519Point, microsOfHttpDate, parseDnsPacket } from '../../lib/pkarr/signedPacket.ts';
 
 export const RELAY_CONTENT_TYPE = 'application/pkarr.org/relays#payload';
@@ -113,7 +118,17 @@ async function get(req: HttpMountRequest, z32: string, head: boolean): Promise<v
   answer(req, 200, headers, packet);
 }
 
-export function pkarrRelayMount(): HttpMount {
+export interface RelayLimits {
+  /** PUTs per minute from one address; 0 turns the limit off. */
+  putsPerMinute: number;
+  /** PUTs one address may make at once. */
+  putBurst: number;
+}
+
+export const DEFAULT_RELAY_LIMITS: RelayLimits = { putsPerMinute: 120, putBurst: 30 };
+
+export function pkarrRelayMount(limits: RelayLimits = DEFAULT_RELAY_LIMITS): HttpMount {
+  const puts = limits.putsPerMinute > 0 ? new RateLimiter({ perSecond: limits.putsPerMinute / 60, burst: limits.putBurst }) : null;
   return {
     path: (pathname) => Z32_PATH.test(pathname),
     methods: ['GET', 'HEAD', 'PUT', 'OPTIONS'],
@@ -124,7 +139,12 @@ export function pkarrRelayMount(): HttpMount {
       if (method === 'OPTIONS') return answer(req, 204, {});
       const problem = keyProblem(z32);
       if (problem) return answer(req, 400, {}, `${problem}\n`);
-      if (method === 'PUT') return put(req, z32);
+      if (method === 'PUT') {
+        if (puts && !puts.take(req.remote.host)) {
+          return answer(req, 429, { 'retry-after': String(Math.ceil(60 / limits.putsPerMinute)) }, `too many PUTs from this address: at most ${limits.putsPerMinute} a minute\n`);
+        }
+        return put(req, z32);
+      }
       return get(req, z32, method === 'HEAD');
     },
   };

@@ -12,7 +12,7 @@ import { DnsCore, type DnsClient } from '../../protocols/dns/core.ts';
 import { Zone } from '../../protocols/dns/zone.ts';
 import { parseZone } from '../../protocols/dns/zoneText.ts';
 import { Forwarder } from '../../protocols/dns/forward.ts';
-import { RateLimiter, rateKey } from '../../protocols/dns/rateLimit.ts';
+import { RateLimiter, rateKey } from '../../lib/rateLimit.ts';
 import { startPlainDns, type PlainDnsServer } from '../../protocols/dns/server.ts';
 import { buildQuery, resolveDns, readFramed } from '../../protocols/dns/client.ts';
 import { frame } from '../../protocols/dns/stream.ts';

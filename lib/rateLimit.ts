@@ -1,7 +1,8 @@
-// Queries per second per client address: a token bucket per IPv4 address or IPv6 /64 (one host
-// usually holds a whole /64). Past it a UDP query is dropped without an answer (no reflection, no
-// amplification) and a stream query is answered REFUSED. The table is bounded: the least recently
-// seen address goes first when it is full, so a flood from spoofed addresses costs memory once.
+// Requests per second per client address: a token bucket per IPv4 address or IPv6 /64 (one host
+// usually holds a whole /64). What happens past it is the caller's: the DNS front end drops a UDP
+// query without an answer (no reflection, no amplification) and answers a stream query REFUSED; the
+// pkarr relay answers a PUT 429. The table is bounded: the least recently seen address goes first
+// when it is full, so a flood from spoofed addresses costs memory once.
 import { isIPv6 } from 'node:net';
 
 export interface RateLimitOptions {
