@@ -76,7 +76,7 @@ export function dohMount(config: DnsConfig): HttpMount {
     path: DOH_PATH,
     methods: ['GET', 'POST'],
     description: 'DNS over HTTPS (RFC 8484): GET ?dns=<base64url> or POST application/dns-message',
-    async handle({ req, res, url, services, signal }) {
+    async handle({ req, res, url, services, signal, remote }) {
       let core = cores.get(services.bus);
       if (!core) cores.set(services.bus, (core = dnsCoreFromConfig(config, busPkarrLookup(services.bus), services.log)));
       let query: Buffer;
@@ -93,9 +93,8 @@ export function dohMount(config: DnsConfig): HttpMount {
         if (body === null) return fail(res, 413, `the query is above ${config.maxQueryBytes} bytes`);
         query = body;
       }
-      // h2 and http/1.1 give the TLS socket's address; alknet/http (a QUIC stream fed to node:http) gives
-      // none: '' (not rate limited here; the QUIC listener bounds its connections per address).
-      const address = (req.socket as { remoteAddress?: string } | undefined)?.remoteAddress ?? '';
+      // The connection's address (over alknet/http too, where the request's socket is a QUIC stream).
+      const address = remote.host;
       const answer = await core.answer(query, { address, transport: 'doh' });
       if (!answer) return fail(res, 400, 'the body is not a DNS query');
       res.writeHead(200, { 'content-type': DNS_MESSAGE_TYPE, 'content-length': String(answer.length), 'cache-control': `max-age=${maxAge(answer)}` });
