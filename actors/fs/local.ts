@@ -2,8 +2,8 @@
 // benchmarks): a local bus with the fs actor registered on it. Callers talk to it exactly as a
 // node's code does, by message (`bus.request('fs', 'fs.stat', …)`): the actor stays the only owner
 // of the store, and nothing but data crosses to the caller.
-import { createActor } from 'xstate';
-import { createBus, type Bus } from '../../bus/bus.ts';
+import type { Bus } from '../../bus/bus.ts';
+import { startLocalServices } from '../localServices.ts';
 import { fsMachine } from './machine.ts';
 import { FS_SYSTEM_ID } from './messages.ts';
 
@@ -25,38 +25,13 @@ export interface LocalFsOptions {
  * the way), the first request fails UNAVAILABLE with the reason in one line.
  */
 export function startLocalFs(home: string, opts: LocalFsOptions = {}): LocalFs {
-  const bus = createBus();
-  const actor = createActor(fsMachine, {
-    input: {
+  return startLocalServices([{
+    id: FS_SYSTEM_ID,
+    logic: fsMachine,
+    input: (bus) => ({
       home, events: bus,
       ...(opts.hashWorkers === undefined ? {} : { hashWorkers: opts.hashWorkers }),
       ...(opts.maxInFlight === undefined ? {} : { maxInFlight: opts.maxInFlight }),
-    },
-  });
-  // The bus subscribes to the actor's errors (a failed open), so xstate does not report them as
-  // unhandled; the waiting requests get UNAVAILABLE with the reason.
-  const unregister = bus.register(FS_SYSTEM_ID, actor.start());
-  let stopping: Promise<void> | undefined;
-  return {
-    bus,
-    stop() {
-      stopping ??= (async () => {
-        if (actor.getSnapshot().status === 'active') {
-          const done = new Promise<void>((resolve) => {
-            const sub = actor.subscribe({ complete: () => resolve(), error: () => resolve() });
-            if (actor.getSnapshot().status !== 'active') {
-              sub.unsubscribe();
-              resolve();
-            }
-          });
-          actor.send({ type: 'shutdown' });
-          await done;
-        }
-        unregister();
-        actor.stop();
-        bus.close();
-      })();
-      return stopping;
-    },
-  };
+    }),
+  }]);
 }

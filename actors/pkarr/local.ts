@@ -3,8 +3,8 @@
 // talk to it by message, as a node's code does. The store is the home's HOME/db/ LMDB, shared with
 // a node of the same home if one runs (LMDB takes several processes); the DHT node, when [pkarr]
 // dht is on, listens on a free port of its own (the node's may be taken).
-import { createActor, type AnyActorRef } from 'xstate';
-import { createBus, type Bus } from '../../bus/bus.ts';
+import type { Bus } from '../../bus/bus.ts';
+import { startLocalServices, type LocalServiceSpec } from '../localServices.ts';
 import type { PkarrConfig } from '../../supervisors/config.ts';
 import { pkarrMachine } from './machine.ts';
 import { PKARR_SYSTEM_ID } from './messages.ts';
@@ -23,52 +23,23 @@ export interface LocalPkarrOptions {
   listenAddresses?: readonly string[];
 }
 
-async function stopActor(actor: AnyActorRef): Promise<void> {
-  if (actor.getSnapshot().status !== 'active') return;
-  const done = new Promise<void>((resolve) => {
-    const sub = actor.subscribe({ complete: () => resolve(), error: () => resolve() });
-    if (actor.getSnapshot().status !== 'active') {
-      sub.unsubscribe();
-      resolve();
-    }
-  });
-  actor.send({ type: 'shutdown' });
-  await done;
-  actor.stop();
-}
-
 export async function startLocalPkarr(opts: LocalPkarrOptions): Promise<LocalPkarr> {
-  const bus = createBus();
-  const unregister: (() => void)[] = [];
-  const actors: AnyActorRef[] = [];
+  const services: LocalServiceSpec[] = [];
   if (opts.passphrase !== undefined) {
     const { vaultMachine } = await import('../vault/machine.ts');
     const { VAULT_SYSTEM_ID } = await import('../vault/messages.ts');
-    const vault = createActor(vaultMachine, { input: { home: opts.home, passphrase: opts.passphrase } });
-    unregister.push(bus.register(VAULT_SYSTEM_ID, vault.start()));
-    actors.push(vault);
+    services.push({ id: VAULT_SYSTEM_ID, logic: vaultMachine, input: () => ({ home: opts.home, passphrase: opts.passphrase }) });
   }
   const listenHost = /^(.*):\d+$/.exec(opts.config.dhtListen)?.[1] ?? '0.0.0.0';
-  const pkarr = createActor(pkarrMachine, {
-    input: {
+  services.push({
+    id: PKARR_SYSTEM_ID,
+    logic: pkarrMachine,
+    input: (bus) => ({
       home: opts.home,
       bus,
       config: { ...opts.config, dhtListen: `${listenHost}:0`, publish: false },
       listenAddresses: () => opts.listenAddresses ?? [],
-    },
+    }),
   });
-  unregister.push(bus.register(PKARR_SYSTEM_ID, pkarr.start()));
-  actors.unshift(pkarr);
-  let stopping: Promise<void> | undefined;
-  return {
-    bus,
-    stop() {
-      stopping ??= (async () => {
-        for (const actor of actors) await stopActor(actor);
-        for (const u of unregister) u();
-        bus.close();
-      })();
-      return stopping;
-    },
-  };
+  return startLocalServices(services);
 }
