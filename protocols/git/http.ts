@@ -81,8 +81,14 @@ export function gitHttpMount(options: { config?: GitConfig } = {}): HttpMount {
     methods: ['GET', 'POST'],
     description: 'git smart HTTP: clone, fetch and push (git:read / git:write)',
     async handle(request) {
-      const { req, res, url, rest, services, signal } = request;
-      const m = /^([^/]+)\/(info\/refs|git-upload-pack|git-receive-pack)$/.exec(decodeURIComponent(rest));
+      const { req, res, url, rest, services, signal, remote } = request;
+      let path: string;
+      try {
+        path = decodeURIComponent(rest);
+      } catch {
+        throw new CallError('INVALID_INPUT', 'the path is not valid percent-encoded UTF-8');
+      }
+      const m = /^([^/]+)\/(info\/refs|git-upload-pack|git-receive-pack)$/.exec(path);
       if (!m) throw new CallError('NOT_FOUND', 'not a git smart HTTP path (/git/NAME.git/info/refs, …/git-upload-pack, …/git-receive-pack)');
       let name: string;
       try {
@@ -129,7 +135,7 @@ export function gitHttpMount(options: { config?: GitConfig } = {}): HttpMount {
       await runService({
         service, name, backend, input: GitInput.fromBuffer(body), output, config,
         stateless: true, advertise, advertiseOnly: advertise, log: services.log,
-        context: { alpn: 'http', nodeId: caller.nodeId, remote: req.socket?.remoteAddress ?? null },
+        context: { alpn: 'http', nodeId: caller.nodeId, remote: `${remote.host}:${remote.port}` },
       });
       res.end();
     },

@@ -194,6 +194,8 @@ test('over HTTP: bad names, bodies and credentials get a status or an ERR, never
   const auth = ['-H', `Authorization: Bearer ${client.token}`];
   let r = await curl([...auth, `${base}/..%2Ftarget.git/info/refs?service=git-upload-pack`]);
   assert.match(r.stdout, /\n40[04]$/);
+  r = await curl([...auth, `${base}/%E0%A4%A.git/info/refs?service=git-upload-pack`]);
+  assert.match(r.stdout, /not valid percent-encoded UTF-8[\s\S]*\n400$/);
   r = await curl([...auth, `${base}/target.git/info/refs`]);
   assert.match(r.stdout, /only the smart HTTP protocol is served[\s\S]*\n403$/);
   r = await curl([`${base}/target.git/info/refs?service=git-upload-pack`]);
