@@ -32,6 +32,8 @@ export interface Run {
   code: number | null;
   stdout: string;
   stderr: string;
+  /** Why there is no exit code: killed at the timeout, or an error before it ran (e.g. ENOENT). */
+  why?: string;
 }
 
 /** Runs a program asynchronously; never rejects. */
@@ -43,11 +45,16 @@ export function run(file: string, args: string[], opts: { cwd?: string; env?: No
       timeout: opts.timeoutMs ?? 90_000,
       maxBuffer: 64 * 1024 * 1024,
       encoding: 'buffer',
-    }, (err, stdout, stderr) => resolve({
-      code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null) : 0,
-      stdout: stdout.toString('latin1'),
-      stderr: stderr.toString('utf8'),
-    }));
+    }, (err, stdout, stderr) => {
+      const e = err as (Error & { code?: unknown; killed?: boolean; signal?: string | null }) | null;
+      const code = e ? (typeof e.code === 'number' ? e.code : null) : 0;
+      resolve({
+        code,
+        stdout: stdout.toString('latin1'),
+        stderr: stderr.toString('utf8'),
+        ...(e && code === null ? { why: e.killed ? `killed (${e.signal ?? 'signal'}) at the ${opts.timeoutMs ?? 90_000} ms timeout` : String(e.code ?? e.message) } : {}),
+      });
+    });
     if (opts.input !== undefined) child.stdin!.end(opts.input);
     else child.stdin!.end();
   });
@@ -204,6 +211,6 @@ export function content(size: number, seed = 1): Buffer {
 
 /** Asserts a git run succeeded, with its output in the message. */
 export function ok(r: Run, what: string): Run {
-  if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}):\n${r.stderr}\n${r.stdout.slice(0, 2000)}`);
+  if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}${r.why ? `: ${r.why}` : ''}):\n${r.stderr}\n${r.stdout.slice(0, 2000)}`);
   return r;
 }
