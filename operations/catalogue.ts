@@ -247,9 +247,14 @@ export class OperationCatalogue {
     }
   }
 
-  /** Counts a front end's call (operations.called); nobody listening costs a map lookup. */
+  /**
+   * Counts a front end's call (operations.called); nobody listening costs a map lookup. Names that
+   * are not in the catalogue count as "(unknown)": a client must not be able to fill a counter's
+   * label set with names of its own.
+   */
   #called(name: string, code: string, via: string): void {
-    this.#bus?.publish('operations.called', { operation: normalizeOperationName(name).slice(0, 256), code, via: via.slice(0, 255) });
+    const operation = normalizeOperationName(name);
+    this.#bus?.publish('operations.called', { operation: this.#entries.has(operation) ? operation : '(unknown)', code, via: via.slice(0, 255) });
   }
 
   async #invoke(name: string, input: unknown, caller: Caller, options: InvokeOptions): Promise<unknown> {

@@ -39,6 +39,8 @@ test('/metrics needs admin; shows connections, calls, restarts, mailboxes and ev
   assert.equal((await curl(h, '/metrics')).status, 401);
   for (const text of ['a', 'b']) await curl(h, '/call', postJson({ operationId: 'test/echo', input: { text } }));
   await curl(h, '/call', postJson({ operationId: 'test/echo', input: {} }));
+  // Names a client makes up count under one label, not one series each.
+  for (const name of ['made/up1', 'made/up2']) await curl(h, '/call', postJson({ operationId: name, input: {} }));
   // Calls through alknet/call are counted by the same catalogue, under their own front end.
   const client = await connect(`${h.node.nodeId}@${h.node.address}`);
   try {
@@ -61,6 +63,8 @@ test('/metrics needs admin; shows connections, calls, restarts, mailboxes and ev
   assert.equal(m.get('alknet_calls_total{operation="test/echo",code="OK",via="h2"}'), 2, r.body);
   assert.equal(m.get('alknet_calls_total{operation="test/echo",code="INVALID_INPUT",via="h2"}'), 1);
   assert.equal(m.get('alknet_calls_total{operation="test/echo",code="OK",via="alknet/call"}'), 1);
+  assert.equal(m.get('alknet_calls_total{operation="(unknown)",code="NOT_FOUND",via="h2"}'), 2, r.body);
+  assert.ok(![...m.keys()].some((k) => k.includes('made/up')), 'no series named by the client');
   assert.ok((m.get('alknet_connections_accepted_total{alpn="h2"}') ?? 0) >= 1, r.body);
   assert.ok((m.get('alknet_connections{alpn="h2"}') ?? 0) >= 1, 'this very request is on an open h2 connection');
   assert.equal(m.get('alknet_connections{alpn="test/crash"}'), 0, 'the crashed connection is closed');
