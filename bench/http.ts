@@ -8,15 +8,13 @@
 //   server CPU     the server process's CPU time per call
 //   npx tsx bench/http.ts [--short]
 // Never fails on timing.
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
 import http2 from 'node:http2';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { connect, type NodeClient } from '../index.ts';
 import { ephemeralKeyPair } from '../actors/listener/tlsIdentity.ts';
 import { ECHO_PATH } from './call-server.ts';
+import { h2Connect, rate, startServer, type LoadSide, type Rate, type ServerProcess } from './serverLoad.ts';
 
 const SHORT = process.argv.includes('--short');
 const SEQUENTIAL = SHORT ? 100 : 2_000;
@@ -24,69 +22,11 @@ const WINDOW = 64;
 const IN_FLIGHT_TOTAL = SHORT ? 640 : 12_800;
 const PAYLOAD = 'x'.repeat(32);
 
-interface ServerProcess {
-  address: string;
-  cpuMs(): number;
-  stop(): Promise<void>;
-}
-
-function processCpuMs(pid: number | undefined): number {
-  try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return NaN;
-  }
-}
-
-async function startServer(mode: 'h2' | 'alknet'): Promise<ServerProcess> {
-  const script = fileURLToPath(new URL('./call-server.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', script, mode], { cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: ['pipe', 'pipe', 'inherit'] });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const line = await new Promise<string>((resolve, reject) => {
-    let text = '';
-    const timer = setTimeout(() => reject(new Error(`the ${mode} server did not start in 60 s`)), 60_000);
-    child.stdout.on('data', (c: Buffer) => {
-      text += c.toString();
-      const end = text.indexOf('\n');
-      if (end >= 0) {
-        clearTimeout(timer);
-        resolve(text.slice(0, end));
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the ${mode} server exited (${code})`));
-    });
-  }).catch((err: unknown) => {
-    child.kill('SIGKILL');
-    throw err;
-  });
-  return {
-    address: (JSON.parse(line) as { address: string }).address,
-    cpuMs: () => processCpuMs(child.pid),
-    async stop() {
-      child.stdin.end();
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-}
-
-interface Side {
+interface Side extends LoadSide {
   name: string;
   server: ServerProcess;
   call(): Promise<void>;
   close(): Promise<void>;
-}
-
-function h2Connect(hostPort: string): Promise<http2.ClientHttp2Session> {
-  return new Promise((resolve, reject) => {
-    const session = http2.connect(`https://${hostPort}`, { rejectUnauthorized: false });
-    session.once('connect', () => resolve(session));
-    session.once('error', reject);
-  });
 }
 
 /** POST `path` with `body` on one h2 session; `check` reads the JSON answer. */
@@ -128,44 +68,6 @@ async function callSide(server: ServerProcess, transport: 'quic' | 'tls'): Promi
   };
 }
 
-interface Rate {
-  perSec: number;
-  p50: number;
-  p99: number;
-  failed: number;
-  serverCpu: number;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-}
-
-async function rate(side: Side, window: number, total: number): Promise<Rate> {
-  for (let i = 0; i < Math.min(300, total / 4); i++) await side.call().catch(() => {}); // warm-up (JIT)
-  const times: number[] = [];
-  let started = 0;
-  let failed = 0;
-  const server0 = side.server.cpuMs();
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: window }, async () => {
-      while (started < total) {
-        started++;
-        const t = performance.now();
-        try {
-          await side.call();
-          times.push(performance.now() - t);
-        } catch {
-          failed++;
-        }
-      }
-    }),
-  );
-  const seconds = (performance.now() - t0) / 1000;
-  times.sort((a, b) => a - b);
-  return { perSec: times.length / seconds, p50: percentile(times, 50), p99: percentile(times, 99), failed, serverCpu: (side.server.cpuMs() - server0) / total };
-}
-
 const fmt = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '—');
 
 async function main(): Promise<void> {
@@ -183,8 +85,8 @@ async function main(): Promise<void> {
     sides.push(await callSide(node, 'tls'));
     const seq: Rate[] = [];
     const par: Rate[] = [];
-    for (const side of sides) seq.push(await rate(side, 1, SEQUENTIAL));
-    for (const side of sides) par.push(await rate(side, WINDOW, IN_FLIGHT_TOTAL));
+    for (const side of sides) seq.push(await rate(side, 1, SEQUENTIAL, 300));
+    for (const side of sides) par.push(await rate(side, WINDOW, IN_FLIGHT_TOTAL, 300));
     const rows: string[][] = [
       ['measure', ...sides.map((s) => s.name), 'POST /call ÷ bare'],
       ['sequential, req/s', ...seq.map((r) => fmt(r.perSec)), fmt(seq[1]!.perSec / seq[0]!.perSec, 2)],

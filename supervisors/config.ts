@@ -6,6 +6,7 @@ import path from 'node:path';
 import { parse } from 'smol-toml';
 import { DEFAULT_DNS_CONFIG, readDnsConfig, type DnsConfig } from '../protocols/dns/config.ts';
 import { DEFAULT_GIT_CONFIG, readGitConfig, type GitConfig } from '../protocols/git/config.ts';
+import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../protocols/http/limits.ts';
 
 
 /** config.toml is unreadable or wrong; the message names the file and the key. */
@@ -80,22 +81,7 @@ export interface PkarrConfig {
 }
 
 /** [http] in config.toml: the HTTP front end's limits (h2, http/1.1, alknet/http; docs/http.md). */
-export interface HttpConfig {
-  /** Largest request body, bytes; past it 413 (default 16 MiB). */
-  maxBodyBytes: number;
-  /** Largest request head (request line + headers), bytes; past it 431 (default 16 KiB). */
-  maxHeaderBytes: number;
-  /** A request head not complete within this is answered 408 and the connection closed, ms (default 10 s). */
-  headersTimeoutMs: number;
-  /** A whole request (head and body) not received within this is answered 408, ms (default 60 s). */
-  requestTimeoutMs: number;
-  /** Calls in one POST /batch or MCP batch tool (default 64). */
-  maxBatchCalls: number;
-  /** h2: streams one client may have open at once (default 100). */
-  maxConcurrentStreams: number;
-  /** Server-Sent Event streams (subscriptions, /debug) open at once per connection (default 16). */
-  maxEventStreamsPerConnection: number;
-}
+export type HttpConfig = HttpLimits;
 
 /** [ssh] in config.toml: the alknet/ssh and alknet/sftp servers (docs/ssh.md). */
 export interface SshConfig {
@@ -148,15 +134,7 @@ export const DEFAULT_CONFIG: NodeConfig = {
     sftpRoot: 'files',
     shell: null,
   },
-  http: {
-    maxBodyBytes: 16 * 1024 * 1024,
-    maxHeaderBytes: 16 * 1024,
-    headersTimeoutMs: 10_000,
-    requestTimeoutMs: 60_000,
-    maxBatchCalls: 64,
-    maxConcurrentStreams: 100,
-    maxEventStreamsPerConnection: 16,
-  },
+  http: DEFAULT_HTTP_LIMITS,
   pkarr: {
     relays: [],
     dht: false,

@@ -89,7 +89,18 @@ export class PkarrService {
     const local = this.#o.store.get(req.publicKey);
     if (local && !req.fresh) return { packet: local.packet.bytes, source: 'local' };
     if (req.localOnly) return { packet: local?.packet.bytes ?? null, source: local ? 'local' : null };
-    const relays = req.relays ?? this.#o.relays;
+    const relays = this.#relaysOf(req.relays);
+    const found = await resolveFromNetwork(req.publicKey, { dht: this.#o.dht, relays, relayClient: this.#o.relayClient ?? {}, ...(signal ? { signal } : {}) });
+    let best: { packet: SignedPacket; source: Source } | null = local ? { packet: local.packet, source: 'local' } : null;
+    if (found && (!best || found.packet.timestamp > best.packet.timestamp)) best = found;
+    if (!best) return { packet: null, source: null };
+    if (best.source !== 'local') await this.#o.store.put(req.publicKey, best.packet).catch(() => {});
+    return { packet: best.packet.bytes, source: best.source };
+  }
+
+  /** The relays a request names (else the configured ones), each checked; INVALID_INPUT names a bad one. */
+  #relaysOf(named: readonly string[] | undefined): readonly string[] {
+    const relays = named ?? this.#o.relays;
     for (const r of relays) {
       try {
         checkRelay(r);
@@ -97,12 +108,7 @@ export class PkarrService {
         throw new BusError('INVALID_INPUT', (err as Error).message);
       }
     }
-    const found = await resolveFromNetwork(req.publicKey, { dht: this.#o.dht, relays, relayClient: this.#o.relayClient ?? {}, ...(signal ? { signal } : {}) });
-    let best: { packet: SignedPacket; source: Source } | null = local ? { packet: local.packet, source: 'local' } : null;
-    if (found && (!best || found.packet.timestamp > best.packet.timestamp)) best = found;
-    if (!best) return { packet: null, source: null };
-    if (best.source !== 'local') await this.#o.store.put(req.publicKey, best.packet).catch(() => {});
-    return { packet: best.packet.bytes, source: best.source };
+    return relays;
   }
 
   /** Builds, signs (vault.sign), stores and publishes the node's own packet. */
@@ -121,14 +127,7 @@ export class PkarrService {
       throw new BusError('INVALID_INPUT', (err as Error).message);
     }
     if (addresses.length === 0) throw new BusError('INVALID_INPUT', 'no address to publish: give one (HOST:PORT)');
-    const relays = req.relays ?? this.#o.relays;
-    for (const r of relays) {
-      try {
-        checkRelay(r);
-      } catch (err) {
-        throw new BusError('INVALID_INPUT', (err as Error).message);
-      }
-    }
+    const relays = this.#relaysOf(req.relays);
     const dns = buildNodeDnsPacket(self.nodeId, addresses.slice(0, MAX_PUBLISHED_ADDRESSES));
     // Strictly newer than what is stored for us, even within one millisecond.
     const stored = this.#o.store.get(self.nodeId);

@@ -13,6 +13,7 @@ import type { FetchProgress } from '../../protocols/blobs/fetch.ts';
 import { describe } from './index.ts';
 import { parseCommandArgs } from '../args.ts';
 import { requireHome } from '../home.ts';
+import { withLocalServices } from '../localServices.ts';
 import { verboseLogger } from '../verbose.ts';
 
 type FsBus = Pick<Bus, 'request' | 'subscribe'>;
@@ -37,16 +38,8 @@ export function printable(text: string): string {
 async function withFs<T>(ctx: CommandContext, mode: { create?: boolean; writable?: boolean }, fn: (bus: FsBus) => Promise<T>): Promise<T> {
   requireHome(ctx, mode.create ? { create: true } : { create: false, ...(mode.writable ? { writable: true } : {}) });
   const { startLocalFs } = await import('../../actors/fs/local.ts');
-  const local = startLocalFs(ctx.home);
-  try {
-    return await fn(local.bus);
-  } catch (err) {
-    // Store errors carry a code and a one-line message (no path): show it as a CLI failure.
-    if (err instanceof BusError) throw new CliError(err.message);
-    throw err;
-  } finally {
-    await local.stop();
-  }
+  // Store errors carry a code and a one-line message (no path): shown as the command's failure.
+  return withLocalServices(startLocalFs(ctx.home), fn);
 }
 
 function formatBytes(n: number): string {

@@ -4,23 +4,15 @@
 // (it keeps no list). Clone and push with the stock git CLI: docs/git.md.
 import { CliError, type Command, type CommandContext } from '../command.ts';
 import type { Bus } from '../../bus/bus.ts';
-import { BusError } from '../../bus/errors.ts';
 import { describe } from './index.ts';
 import { parseCommandArgs } from '../args.ts';
 import { requireHome } from '../home.ts';
+import { withLocalServices } from '../localServices.ts';
 
 async function withGit<T>(ctx: CommandContext, create: boolean, fn: (bus: Bus) => Promise<T>): Promise<T> {
   requireHome(ctx, create ? { create: true } : { create: false });
   const { startLocalGit } = await import('../../actors/git/local.ts');
-  const local = startLocalGit(ctx.home);
-  try {
-    return await fn(local.bus);
-  } catch (err) {
-    if (err instanceof BusError) throw new CliError(err.message);
-    throw err;
-  } finally {
-    await local.stop();
-  }
+  return withLocalServices(startLocalGit(ctx.home), fn);
 }
 
 const init: Command = {

@@ -18,6 +18,7 @@ import { PEERS_SYSTEM_ID } from '../../actors/peers/messages.ts';
 import type { ReplyOf } from '../../bus/catalogue.ts';
 import { createConnectionCallServer } from './server.ts';
 import { CallFrameError } from './callFrameCodec.ts';
+import { shareInFlight } from '../../lib/shareInFlight.ts';
 
 export const CALL_ALPN = 'alknet/call';
 
@@ -43,20 +44,7 @@ async function callerOf(services: SessionServices, nodeId: string | null, token:
  * so a grant or a revocation still applies to every call that starts after it.
  */
 function sharedCallerOf(services: SessionServices, nodeId: string | null): (token: string | undefined) => Promise<Caller> {
-  const asking = new Map<string | undefined, Promise<Caller>>();
-  return (token) => {
-    let answer = asking.get(token);
-    if (!answer) {
-      const mine = callerOf(services, nodeId, token);
-      asking.set(token, mine);
-      const forget = (): void => {
-        if (asking.get(token) === mine) asking.delete(token);
-      };
-      mine.then(forget, forget);
-      answer = mine;
-    }
-    return answer;
-  };
+  return shareInFlight((token: string | undefined) => callerOf(services, nodeId, token));
 }
 
 export function callProtocol(): ProtocolSpec {

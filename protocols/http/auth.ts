@@ -11,6 +11,7 @@ import type { Caller } from '../../operations/catalogue.ts';
 import { PEERS_SYSTEM_ID } from '../../actors/peers/messages.ts';
 import { missingScopes } from '../../actors/peers/scopes.ts';
 import { httpProblem } from './problem.ts';
+import { shareInFlight } from '../../lib/shareInFlight.ts';
 
 export interface HttpCaller extends Caller {
   /** A token was accepted, or the connection's certificate is the node itself or a listed, enabled peer. */
@@ -42,7 +43,6 @@ export type Authorizer = (token: string | undefined) => Promise<HttpCaller>;
 
 /** One connection's authorizer: its certificate's node id (or none) and the ALPN it came in on. */
 export function connectionAuthorizer(services: SessionServices, nodeId: string | null, alpn: string): Authorizer {
-  const asking = new Map<string | undefined, Promise<HttpCaller>>();
   const ask = async (token: string | undefined): Promise<HttpCaller> => {
     let answer;
     try {
@@ -59,19 +59,7 @@ export function connectionAuthorizer(services: SessionServices, nodeId: string |
     }
     return { nodeId: answer.nodeId, scopes: new Set(answer.scopes), authenticated: token !== undefined || answer.known };
   };
-  return (token) => {
-    let answer = asking.get(token);
-    if (!answer) {
-      const mine = ask(token);
-      asking.set(token, mine);
-      const forget = (): void => {
-        if (asking.get(token) === mine) asking.delete(token);
-      };
-      mine.then(forget, forget);
-      answer = mine;
-    }
-    return answer;
-  };
+  return shareInFlight(ask);
 }
 
 /** 401 without credentials, 403 with credentials that lack one of `scopes`. */

@@ -118,6 +118,7 @@ async function get(req: HttpMountRequest, z32: string, head: boolean): Promise<v
   answer(req, 200, headers, packet);
 }
 
+/** [pkarr] relayPutsPerMinute and relayPutBurst (defaults in supervisors/config.ts). */
 export interface RelayLimits {
   /** PUTs per minute from one address; 0 turns the limit off. */
   putsPerMinute: number;
@@ -125,9 +126,7 @@ export interface RelayLimits {
   putBurst: number;
 }
 
-export const DEFAULT_RELAY_LIMITS: RelayLimits = { putsPerMinute: 120, putBurst: 30 };
-
-export function pkarrRelayMount(limits: RelayLimits = DEFAULT_RELAY_LIMITS): HttpMount {
+export function pkarrRelayMount(limits: RelayLimits): HttpMount {
   const puts = limits.putsPerMinute > 0 ? new RateLimiter({ perSecond: limits.putsPerMinute / 60, burst: limits.putBurst }) : null;
   return {
     path: (pathname) => Z32_PATH.test(pathname),
